@@ -1,0 +1,7 @@
+"""daskgd: distributed gradient methods on Dask arrays, with scikit-learn estimators."""
+
+from daskgd.estimators import LinearRegression, LogisticRegression, Ridge
+
+__version__ = "0.1.0"
+
+__all__ = ["LinearRegression", "LogisticRegression", "Ridge", "__version__"]

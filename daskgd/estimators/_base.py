@@ -1,0 +1,194 @@
+"""Shared machinery of the linear estimators: inputs, oracle, solver, fitted attributes."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from daskgd import validation
+from daskgd.losses import PointwiseLoss
+from daskgd.monitoring import make_callback
+from daskgd.objective import LinearObjective
+from daskgd.oracles._base import Oracle
+from daskgd.oracles.numpy import NumpyOracle
+from daskgd.penalties import Penalty
+from daskgd.solvers import SOLVERS, SolverResult, choose_solver
+
+SOLVER_NAMES = ["auto", *SOLVERS]
+
+COMMON_CONSTRAINTS: dict[str, list[Any]] = {
+    "fit_intercept": ["boolean"],
+    "solver": [StrOptions(set(SOLVER_NAMES))],
+    "cache": ["boolean", StrOptions({"auto"})],
+    "verbose": ["verbose"],
+    "split_every": [Interval(Integral, 2, None, closed="left"), None],
+}
+
+
+class LinearModelBase(BaseEstimator):
+    """Fits a linear model ``X @ W + b`` by handing an objective and an oracle to a solver."""
+
+    _parameter_constraints: dict[str, list[Any]] = dict(COMMON_CONSTRAINTS)
+
+    # ---- inputs ----
+
+    def _validate_X_y(
+        self, X: Any, y: Any, *, multi_output: bool, y_numeric: bool
+    ) -> tuple[Any, Any, bool]:
+        """Validated ``X`` and raw ``y``, and whether they are dask collections."""
+        if validation.is_dask_collection(X) or validation.is_dask_collection(y):
+            if hasattr(X, "columns"):
+                self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            X = validation.check_dask_X(X)
+            self.n_features_in_ = X.shape[1]
+            y = validation.align_rows(y, X, name="y")
+            if not multi_output and y.ndim == 2:
+                if y.shape[1] != 1:
+                    raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}.")
+                y = y[:, 0]
+            return X, y, True
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=False,
+            dtype=[np.float64, np.float32],
+            multi_output=multi_output,
+            y_numeric=y_numeric,
+        )
+        return X, y, False
+
+    def _validate_sample_weight(self, sample_weight: Any, X: Any, is_dask: bool) -> Any:
+        if sample_weight is None:
+            return None
+        if is_dask:
+            weight = validation.validate_sample_weight(
+                validation.align_rows(sample_weight, X, name="sample_weight")
+            )
+            return weight
+        from sklearn.utils.validation import _check_sample_weight
+
+        return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+
+    def _validate_X_predict(self, X: Any) -> tuple[Any, bool]:
+        check_is_fitted(self)
+        if validation.is_dask_collection(X):
+            X = validation.check_dask_X(X)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            return X, True
+        return (
+            validate_data(
+                self, X, accept_sparse=False, dtype=[np.float64, np.float32], reset=False
+            ),
+            False,
+        )
+
+    # ---- the fit ----
+
+    def _make_oracle(
+        self, objective: LinearObjective, X: Any, y: Any, sample_weight: Any, is_dask: bool
+    ) -> Oracle:
+        if not is_dask:
+            return NumpyOracle(objective, X, y, sample_weight)
+        from daskgd.oracles.dask import DaskOracle
+
+        cache = self.cache
+        if cache == "auto" and self._solver_name(objective) == "normal":
+            cache = False  # one pass: keeping the data would only cost memory
+        return DaskOracle(objective, X, y, sample_weight, cache=cache, split_every=self.split_every)
+
+    def _solver_name(self, objective: LinearObjective) -> str:
+        return choose_solver(objective) if self.solver == "auto" else str(self.solver)
+
+    def _initial_coef(self, objective: LinearObjective) -> np.ndarray:
+        if getattr(self, "warm_start", False) and hasattr(self, "coef_"):
+            previous = self._coef_matrix_for_warm_start()
+            if previous.size == objective.n_coef:
+                return previous.ravel()
+        return np.zeros(objective.n_coef)
+
+    def _coef_matrix_for_warm_start(self) -> np.ndarray:
+        coef = np.atleast_2d(self.coef_)
+        rows = [coef.T]
+        if self.fit_intercept:
+            rows.append(np.atleast_1d(self.intercept_)[np.newaxis, :])
+        return np.vstack(rows)
+
+    def _solve(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        is_dask: bool,
+        loss: PointwiseLoss,
+        penalty: Penalty,
+        n_outputs: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Run the solver; store the fit diagnostics; return ``(W, b)``."""
+        objective = LinearObjective(
+            loss=loss,
+            penalty=penalty,
+            n_features=int(X.shape[1]),
+            n_outputs=n_outputs,
+            fit_intercept=bool(self.fit_intercept),
+        )
+        solver = self._solver_name(objective)
+        oracle = self._make_oracle(objective, X, y, sample_weight, is_dask)
+        if oracle.weight_sum <= 0:
+            raise ValueError("Sample weights must contain at least one positive value; all are 0.")
+        callback = make_callback(type(self).__name__, solver, self.verbose)
+        result: SolverResult = SOLVERS[solver](
+            oracle,
+            self._initial_coef(objective),
+            tol=self.tol,
+            max_iter=self._max_iter(),
+            callback=callback,
+        )
+        if not result.converged:
+            warnings.warn(
+                f"{type(self).__name__}: solver {solver!r} did not converge in "
+                f"{result.n_iter} iterations ({result.message}). Increase max_iter or tol, "
+                "or scale the data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.solver_ = solver
+        self.n_passes_ = oracle.n_passes
+        self.loss_curve_ = np.array([entry["objective"] for entry in result.history])
+        self.history_ = result.history
+        self._n_iter = result.n_iter
+        return objective.unpack(result.coef)
+
+    def _max_iter(self) -> int:
+        max_iter = getattr(self, "max_iter", None)
+        return 1000 if max_iter is None else int(max_iter)
+
+    # ---- predictions ----
+
+    def _raw_prediction(self, X: Any) -> Any:
+        """``X @ coef_.T + intercept_`` of shape (n_samples, n_outputs); lazy for dask."""
+        X, is_dask = self._validate_X_predict(X)
+        weights = np.atleast_2d(self.coef_).T
+        intercept = np.atleast_1d(self.intercept_)
+
+        def raw(block: np.ndarray) -> np.ndarray:
+            return block @ weights + intercept
+
+        if is_dask:
+            from daskgd.oracles.dask import map_row_blocks
+
+            return map_row_blocks(raw, X, weights.shape[1])
+        return raw(X)

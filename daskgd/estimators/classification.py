@@ -1,0 +1,297 @@
+"""LogisticRegression: binary log-loss or multinomial softmax, as scikit-learn 1.9 fits it."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, log_softmax, softmax
+from sklearn.base import ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+
+from daskgd import validation
+from daskgd.estimators._base import LinearModelBase
+from daskgd.losses import BinaryLogLoss, MultinomialLogLoss
+from daskgd.penalties import L2, NoPenalty, Penalty
+
+
+class LogisticRegression(ClassifierMixin, LinearModelBase):
+    """Logistic regression on NumPy or dask arrays.
+
+    Minimises ``C * sum_i s_i * log_loss(y_i, x_i @ W + b) + 1/2 ||W||^2`` (no penalty
+    when ``C=np.inf``; the intercept is never penalised), with the binary log-loss
+    for two classes and the multinomial (softmax) cross-entropy over all classes
+    for more, so ``coef_`` is directly comparable with scikit-learn's.
+
+    Parameters
+    ----------
+    C : float, default=1.0
+        Inverse of the L2 penalty strength; ``np.inf`` for no penalty.
+    l1_ratio : float, default=0.0
+        Reserved for the elastic-net penalty; only 0.0 (pure L2) is supported.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept.
+    class_weight : dict or "balanced", default=None
+        Weights of the classes, multiplied into ``sample_weight``.
+    solver : {"auto", "newton", "lbfgs", "gd"}, default="auto"
+        ``"auto"`` picks Newton (a handful of passes) while the Hessian is small,
+        L-BFGS beyond.
+    tol : float, default=1e-4
+        Tolerance on the largest entry of the gradient of the mean objective.
+    max_iter : int, default=100
+        Maximum number of solver iterations.
+    warm_start : bool, default=False
+        Start from the previous fit's coefficients.
+    cache : bool or "auto", default="auto"
+        Keep dask data in worker memory between passes (``"auto"``: when it fits).
+    split_every : int, default=None
+        Fan-in of the tree reduction over chunks (None: 8).
+    verbose : int, default=0
+        Print one line per iteration when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Coefficients.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts.
+    n_iter_ : ndarray of shape (1,)
+        Solver iterations.
+    n_passes_ : int
+        Passes over the data.
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Objective per iteration, divided by the sum of sample weights times ``C``.
+    solver_ : str
+        Solver used.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` has string column names.
+    """
+
+    _parameter_constraints = {
+        **LinearModelBase._parameter_constraints,
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        C: float = 1.0,
+        *,
+        l1_ratio: float = 0.0,
+        fit_intercept: bool = True,
+        class_weight: dict[Any, float] | str | None = None,
+        solver: str = "auto",
+        tol: float = 1e-4,
+        max_iter: int = 100,
+        warm_start: bool = False,
+        cache: bool | str = "auto",
+        split_every: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+        self.cache = cache
+        self.split_every = split_every
+        self.verbose = verbose
+
+    def _penalty(self) -> Penalty:
+        if self.l1_ratio != 0:
+            raise ValueError(
+                f"l1_ratio={self.l1_ratio} is not supported yet; daskgd's LogisticRegression "
+                "fits the L2 penalty only (l1_ratio=0.0)."
+            )
+        return NoPenalty() if np.isinf(self.C) else L2(1.0 / self.C)
+
+    def _max_iter(self) -> int:
+        return int(self.max_iter)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : {array-like, dask array, dask DataFrame} of shape (n_samples, n_features)
+            Training data.
+        y : {array-like, dask array} of shape (n_samples,)
+            Class labels.
+        sample_weight : {array-like, dask array} of shape (n_samples,), default=None
+            Non-negative weight of each sample.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._validate_params()
+        penalty = self._penalty()
+        X, y, is_dask = self._validate_X_y(X, y, multi_output=False, y_numeric=False)
+        sample_weight = self._validate_sample_weight(sample_weight, X, is_dask)
+        if is_dask:
+            classes = validation.unique_labels(y)
+        else:
+            check_classification_targets(y)
+            classes = np.unique(y)
+        if classes.dtype.kind == "f" and not np.all(np.mod(classes, 1) == 0):
+            raise ValueError(
+                "Unknown label type: continuous. LogisticRegression needs class labels; "
+                "use LinearRegression or Ridge for a continuous target."
+            )
+        if len(classes) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data "
+                f"contains only one class: {classes[0]!r}."
+            )
+        self.classes_ = classes
+        if is_dask:
+            encoded = validation.encode_labels(y, classes)
+        else:
+            encoded = np.searchsorted(classes, y).astype(np.float64)[:, np.newaxis]
+        sample_weight = self._apply_class_weight(encoded, y, sample_weight, is_dask)
+        binary = len(classes) == 2
+        loss = BinaryLogLoss() if binary else MultinomialLogLoss()
+        weights, intercept = self._solve(
+            X,
+            encoded,
+            sample_weight,
+            is_dask,
+            loss,
+            penalty,
+            n_outputs=1 if binary else len(classes),
+        )
+        if not binary:
+            # Softmax is unchanged by a shift common to all classes, and the unpenalised
+            # intercepts are otherwise free along it: report the centred ones, as
+            # scikit-learn's solvers (which start from zero) do.
+            intercept = intercept - intercept.mean()
+        self.coef_ = weights.T.copy()
+        self.intercept_ = intercept.copy()
+        self.n_iter_ = np.array([self._n_iter])
+        return self
+
+    def _apply_class_weight(self, encoded: Any, y: Any, sample_weight: Any, is_dask: bool) -> Any:
+        if self.class_weight is None:
+            return sample_weight
+        if is_dask and self.class_weight == "balanced":
+            counts = np.bincount(
+                np.asarray(encoded[:, 0].astype(int).compute()), minlength=len(self.classes_)
+            )
+            per_class = len(encoded) / (len(self.classes_) * counts)
+        elif is_dask:
+            per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=None)
+        else:
+            per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        if is_dask:
+            row_weight = validation.class_weight_per_row(encoded, np.asarray(per_class))
+        else:
+            row_weight = np.asarray(per_class)[encoded[:, 0].astype(np.intp)]
+        return row_weight if sample_weight is None else row_weight * sample_weight
+
+    def decision_function(self, X: Any) -> Any:
+        """Raw scores ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : {ndarray, dask array} of shape (n_samples,) or (n_samples, n_classes)
+            One score per sample for two classes (positive: ``classes_[1]``), one per
+            class otherwise; lazy for dask input.
+        """
+        raw = self._raw_prediction(X)
+        return raw[:, 0] if len(self.classes_) == 2 else raw
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : {ndarray, dask array} of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``; lazy for dask input.
+        """
+        raw = self._raw_prediction(X)
+        if len(self.classes_) == 2:
+            positive = expit(raw)
+            return _stack_columns(1.0 - positive, positive)
+        return (
+            softmax(raw, axis=1)
+            if isinstance(raw, np.ndarray)
+            else raw.map_blocks(softmax, axis=1, dtype=np.float64)
+        )
+
+    def predict_log_proba(self, X: Any) -> Any:
+        """Logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : {ndarray, dask array} of shape (n_samples, n_classes)
+            Log-probability of each class, computed without underflow.
+        """
+        raw = self._raw_prediction(X)
+        if len(self.classes_) == 2:
+            raw = _stack_columns(np.zeros_like(raw), raw)
+        if isinstance(raw, np.ndarray):
+            return log_softmax(raw, axis=1)
+        return raw.map_blocks(log_softmax, axis=1, dtype=np.float64)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : {ndarray, dask array} of shape (n_samples,)
+            Labels from ``classes_``; lazy for dask input.
+        """
+        raw = self._raw_prediction(X)
+        classes = self.classes_
+
+        def labels(block: np.ndarray) -> np.ndarray:
+            index = (block[:, 0] > 0).astype(np.intp) if block.shape[1] == 1 else block.argmax(1)
+            return classes[index]
+
+        if isinstance(raw, np.ndarray):
+            return labels(raw)
+        return raw.map_blocks(labels, drop_axis=1, dtype=classes.dtype)
+
+
+def _stack_columns(first: Any, second: Any) -> Any:
+    """Concatenate two (n, 1) blocks along columns; works for NumPy and dask alike."""
+    if isinstance(first, np.ndarray):
+        return np.hstack([first, second])
+    return first.map_blocks(
+        lambda a, b: np.hstack([a, b]), second, chunks=(first.chunks[0], (2,)), dtype=first.dtype
+    )

@@ -1,0 +1,232 @@
+"""LinearRegression and Ridge: least squares, exactly as scikit-learn defines them."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.base import MultiOutputMixin, RegressorMixin
+from sklearn.utils._param_validation import Interval
+
+from daskgd import validation
+from daskgd.estimators._base import LinearModelBase
+from daskgd.losses import HalfSquaredError
+from daskgd.penalties import L2, NoPenalty, Penalty
+
+
+class _LeastSquaresBase(MultiOutputMixin, RegressorMixin, LinearModelBase):
+    def _penalty(self) -> Penalty:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _LeastSquaresBase:
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : {array-like, dask array, dask DataFrame} of shape (n_samples, n_features)
+            Training data.
+        y : {array-like, dask array} of shape (n_samples,) or (n_samples, n_targets)
+            Target values.
+        sample_weight : {array-like, dask array} of shape (n_samples,), default=None
+            Non-negative weight of each sample.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._validate_params()
+        X, y, is_dask = self._validate_X_y(X, y, multi_output=True, y_numeric=True)
+        sample_weight = self._validate_sample_weight(sample_weight, X, is_dask)
+        single_target = y.ndim == 1
+        targets: Any = (
+            validation.as_float_column_matrix(y)
+            if is_dask
+            else np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
+        )
+        weights, intercept = self._solve(
+            X,
+            targets,
+            sample_weight,
+            is_dask,
+            HalfSquaredError(),
+            self._penalty(),
+            n_outputs=int(targets.shape[1]),
+        )
+        self.coef_ = weights[:, 0].copy() if single_target else weights.T.copy()
+        self.intercept_ = float(intercept[0]) if single_target else intercept.copy()
+        self.n_iter_ = self._n_iter
+        return self
+
+    def predict(self, X: Any) -> Any:
+        """Predict with the linear model.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y_pred : {ndarray, dask array} of shape (n_samples,) or (n_samples, n_targets)
+            Predictions; a lazy dask array with the row chunks of ``X`` for dask input.
+        """
+        raw = self._raw_prediction(X)
+        return raw[:, 0] if np.ndim(self.coef_) == 1 else raw
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class LinearRegression(_LeastSquaresBase):
+    """Ordinary least squares on NumPy or dask arrays.
+
+    Minimises ``sum_i s_i (y_i - x_i @ w - b)^2`` (``s_i`` the sample weights); the
+    default solver gets the exact solution from one pass over the data.
+
+    Parameters
+    ----------
+    fit_intercept : bool, default=True
+        Whether to fit an intercept ``b``.
+    solver : {"auto", "normal", "lbfgs", "newton", "gd"}, default="auto"
+        ``"normal"`` solves the normal equations from one pass; ``"auto"`` picks it
+        unless there are more than 4096 features.
+    tol : float, default=1e-6
+        Tolerance of the iterative solvers on the largest gradient entry.
+    max_iter : int, default=None
+        Iteration limit of the iterative solvers (None: 1000).
+    cache : bool or "auto", default="auto"
+        Keep dask data in worker memory between passes (``"auto"``: when it fits).
+    split_every : int, default=None
+        Fan-in of the tree reduction over chunks (None: 8).
+    verbose : int, default=0
+        Print one line per iteration when positive.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        Coefficients.
+    intercept_ : float or ndarray of shape (n_targets,)
+        Intercept (0.0 when ``fit_intercept=False``).
+    n_iter_ : int
+        Solver iterations.
+    n_passes_ : int
+        Passes over the data.
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Objective per iteration, ``(1/2 ||y - Xw - b||^2) / n_samples``.
+    solver_ : str
+        Solver used.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` has string column names.
+    """
+
+    _parameter_constraints = {
+        **LinearModelBase._parameter_constraints,
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        fit_intercept: bool = True,
+        solver: str = "auto",
+        tol: float = 1e-6,
+        max_iter: int | None = None,
+        cache: bool | str = "auto",
+        split_every: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.cache = cache
+        self.split_every = split_every
+        self.verbose = verbose
+
+    def _penalty(self) -> Penalty:
+        return NoPenalty()
+
+
+class Ridge(_LeastSquaresBase):
+    """Least squares with an L2 penalty on the coefficients, on NumPy or dask arrays.
+
+    Minimises ``sum_i s_i (y_i - x_i @ w - b)^2 + alpha ||w||^2``; the intercept is
+    not penalised.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Strength of the L2 penalty.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept ``b``.
+    solver : {"auto", "normal", "lbfgs", "newton", "gd"}, default="auto"
+        ``"normal"`` solves the normal equations from one pass; ``"auto"`` picks it
+        unless there are more than 4096 features.
+    tol : float, default=1e-4
+        Tolerance of the iterative solvers on the largest gradient entry.
+    max_iter : int, default=None
+        Iteration limit of the iterative solvers (None: 1000).
+    cache : bool or "auto", default="auto"
+        Keep dask data in worker memory between passes (``"auto"``: when it fits).
+    split_every : int, default=None
+        Fan-in of the tree reduction over chunks (None: 8).
+    verbose : int, default=0
+        Print one line per iteration when positive.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        Coefficients.
+    intercept_ : float or ndarray of shape (n_targets,)
+        Intercept (0.0 when ``fit_intercept=False``).
+    n_iter_ : int
+        Solver iterations.
+    n_passes_ : int
+        Passes over the data.
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Objective per iteration, divided by ``2 * n_samples``.
+    solver_ : str
+        Solver used.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` has string column names.
+    """
+
+    _parameter_constraints = {
+        **LinearModelBase._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        *,
+        fit_intercept: bool = True,
+        solver: str = "auto",
+        tol: float = 1e-4,
+        max_iter: int | None = None,
+        cache: bool | str = "auto",
+        split_every: int | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.cache = cache
+        self.split_every = split_every
+        self.verbose = verbose
+
+    def _penalty(self) -> Penalty:
+        return L2(self.alpha) if self.alpha > 0 else NoPenalty()

@@ -1,0 +1,1 @@
+"""Oracles evaluate the objective over the data: in memory (NumPy) or distributed (dask)."""

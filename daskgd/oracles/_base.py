@@ -1,0 +1,66 @@
+"""What every oracle offers the solvers: the objective and its derivatives at a point."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from daskgd.objective import FloatArray, LinearObjective, Partial
+
+
+class Oracle(ABC):
+    """Evaluates a :class:`~daskgd.objective.LinearObjective` over all rows of the data.
+
+    Subclasses implement :meth:`_reduce`, one pass over the data that returns the
+    reduced block partials; this class normalises them, adds the penalty and
+    counts the passes.
+
+    Parameters
+    ----------
+    objective : LinearObjective
+        The loss, penalty and coefficient layout.
+    """
+
+    def __init__(self, objective: LinearObjective) -> None:
+        self.objective = objective
+        self.n_passes = 0
+
+    @property
+    @abstractmethod
+    def weight_sum(self) -> float:
+        """``S``, the sum of the sample weights (the number of rows when unweighted)."""
+
+    @abstractmethod
+    def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
+        """One pass over the data: block partials of ``kind`` reduced to one dict."""
+
+    def _pass(self, kind: str, coef: FloatArray | None) -> Partial:
+        self.n_passes += 1
+        return self._reduce(kind, coef)
+
+    def value_and_grad(self, coef: FloatArray) -> tuple[float, FloatArray]:
+        """Objective value and gradient at ``coef`` (one pass)."""
+        total = self._pass("loss_grad", coef)
+        return self.objective.finalize_loss_grad(total, coef, self.weight_sum)
+
+    def value_grad_hessian(self, coef: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        """Objective value, gradient and Hessian at ``coef`` (one pass)."""
+        total = self._pass("loss_grad_hess", coef)
+        value, grad = self.objective.finalize_loss_grad(total, coef, self.weight_sum)
+        return value, grad, self.objective.finalize_hessian(total, coef, self.weight_sum)
+
+    def gram(self) -> Partial:
+        """Weighted means and centred cross-products of ``X`` and ``y`` (one pass)."""
+        return self._pass("gram", None)
+
+    def prox(self, coef: FloatArray, step_size: float) -> FloatArray:
+        """Proximal step of the non-smooth part of the objective (identity when smooth)."""
+        if self.objective.penalty.is_smooth:
+            return coef
+        n_features = self.objective.n_features
+        matrix = np.array(coef, dtype=np.float64).reshape(self.objective.n_rows, -1)
+        matrix[:n_features] = self.objective.penalty.prox(
+            matrix[:n_features], step_size / self.weight_sum
+        )
+        return matrix.ravel()

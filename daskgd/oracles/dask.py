@@ -1,0 +1,193 @@
+"""The distributed oracle: the ONE place that builds training graphs.
+
+Every evaluation is one graph: one task per row chunk that computes the block
+partial of :mod:`daskgd.objective` on that chunk, then a tree reduction of
+fixed shape and order (so the result does not depend on which worker ran what),
+computed with one ``compute`` call on the active scheduler (a dask.distributed
+``Client`` when there is one, dask's default scheduler otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import psutil
+from dask.base import tokenize
+from dask.delayed import Delayed, delayed
+
+from daskgd.objective import FloatArray, LinearObjective, Partial, combine_partials
+from daskgd.oracles._base import Oracle
+
+#: Fraction of the cluster's memory that data may take and still be persisted.
+PERSIST_MEMORY_FRACTION = 0.5
+DEFAULT_SPLIT_EVERY = 8
+
+
+def _active_client() -> Any | None:
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def available_memory() -> int:
+    """Bytes of memory the data may occupy: the workers' limits, or this machine's RAM."""
+    client = _active_client()
+    if client is not None:
+        try:
+            info = client.scheduler_info(n_workers=-1)
+        except TypeError:  # older distributed has no n_workers argument
+            info = client.scheduler_info()
+        limits = [w.get("memory_limit") or 0 for w in info.get("workers", {}).values()]
+        if limits and all(limits):
+            return int(sum(limits))
+    return int(psutil.virtual_memory().available)
+
+
+def should_persist(nbytes: int, cache: bool | str) -> bool:
+    """Decide once per fit whether to keep the data in memory between passes."""
+    if isinstance(cache, bool):
+        return cache
+    return nbytes <= PERSIST_MEMORY_FRACTION * available_memory()
+
+
+def _block_task(kind: str, objective: LinearObjective) -> Callable[..., Partial]:
+    if kind == "gram":
+        return lambda X, y, sample_weight, coef: objective.block_gram(X, y, sample_weight)
+    if kind == "loss_grad":
+        return objective.block_loss_grad
+    return objective.block_loss_grad_hess
+
+
+def _combine(kind: str) -> Callable[..., Partial]:
+    return lambda *parts: combine_partials(kind, parts)
+
+
+def tree_reduce(
+    parts: Sequence[Delayed], combine: Callable[..., Any], name: str, split_every: int
+) -> Delayed:
+    """Reduce delayed partials in a tree of fixed shape, ``split_every`` at a time."""
+    level = 0
+    while len(parts) > 1:
+        parts = [
+            delayed(combine, pure=True)(
+                *parts[start : start + split_every], dask_key_name=(name, level, start)
+            )
+            for start in range(0, len(parts), split_every)
+        ]
+        level += 1
+    return parts[0]
+
+
+class DaskOracle(Oracle):
+    """Evaluates the objective over row-chunked dask arrays, one graph per evaluation.
+
+    Parameters
+    ----------
+    objective : LinearObjective
+        The loss, penalty and coefficient layout.
+    X : dask array of shape (n_samples, n_features)
+        Training data, chunked along rows only, with known chunk sizes.
+    y : dask array of shape (n_samples, n_targets)
+        Encoded targets, 2-D, with the same row chunks as ``X``.
+    sample_weight : dask array of shape (n_samples,) or None
+        Weights with the same row chunks as ``X``.
+    cache : bool or "auto", default="auto"
+        Keep the data in (worker) memory between passes. ``"auto"`` persists it
+        when it takes at most half of the cluster's memory, and otherwise reads
+        it from its source on every pass, holding only a few chunks at a time.
+    split_every : int, default=8
+        Fan-in of the tree reduction.
+    """
+
+    def __init__(
+        self,
+        objective: LinearObjective,
+        X: da.Array,
+        y: da.Array,
+        sample_weight: da.Array | None = None,
+        *,
+        cache: bool | str = "auto",
+        split_every: int | None = None,
+    ) -> None:
+        super().__init__(objective)
+        self.split_every = max(2, split_every or DEFAULT_SPLIT_EVERY)
+        arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
+        self.persisted = should_persist(sum(int(a.nbytes) for a in arrays), cache)
+        if self.persisted:
+            arrays = list(dask.persist(*arrays))
+        self.X = arrays[0]
+        self.y = arrays[1]
+        self.sample_weight = arrays[2] if sample_weight is not None else None
+        self._data_token = tokenize(*arrays)
+        self._x_blocks = list(self.X.to_delayed().ravel())
+        self._y_blocks = list(self.y.to_delayed().ravel())
+        self._w_blocks: list[Delayed | None] = (
+            [None] * len(self._x_blocks)
+            if self.sample_weight is None
+            else list(self.sample_weight.to_delayed().ravel())
+        )
+        if self.sample_weight is None:
+            self._weight_sum = float(X.shape[0])
+        else:
+            (weight_sum,) = dask.compute(self.sample_weight.sum())
+            self._weight_sum = float(weight_sum)
+
+    @property
+    def weight_sum(self) -> float:
+        return self._weight_sum
+
+    @property
+    def n_chunks(self) -> int:
+        """Number of row chunks, one task each per pass."""
+        return len(self._x_blocks)
+
+    def graph(self, kind: str, coef: FloatArray | None) -> Delayed:
+        """The task graph of one evaluation: block partials, then a tree reduction."""
+        token = tokenize(self._data_token, kind, coef, self.objective, self.split_every)
+        task_name = "daskgd-grad" if kind == "loss_grad" else f"daskgd-{kind.replace('_', '-')}"
+        block_task = delayed(_block_task(kind, self.objective), pure=True)
+        task_key = f"{task_name}-{token}"
+        coef_key = None if coef is None else delayed(coef, name=f"daskgd-coef-{token}")
+        parts = [
+            block_task(x_block, y_block, w_block, coef_key, dask_key_name=(task_key, i))
+            for i, (x_block, y_block, w_block) in enumerate(
+                zip(self._x_blocks, self._y_blocks, self._w_blocks, strict=True)
+            )
+        ]
+        return tree_reduce(parts, _combine(kind), f"daskgd-reduce-{token}", self.split_every)
+
+    def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
+        (total,) = dask.compute(self.graph(kind, coef))
+        return dict(total)
+
+
+def map_row_blocks(
+    function: Callable[[np.ndarray], np.ndarray],
+    X: da.Array,
+    n_outputs: int | None,
+    dtype: Any = np.float64,
+) -> da.Array:
+    """Apply ``function`` to every row chunk of ``X`` lazily (for predictions).
+
+    ``n_outputs=None`` means the function returns one value per row (1-D result);
+    the result keeps the row chunks of ``X``.
+    """
+    X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+    if n_outputs is None:
+        return da.map_blocks(
+            function, X, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype=dtype)
+        )
+    return da.map_blocks(
+        function,
+        X,
+        chunks=(X.chunks[0], (n_outputs,)),
+        dtype=dtype,
+        meta=np.empty((0, 0), dtype=dtype),
+    )

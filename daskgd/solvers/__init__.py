@@ -1,0 +1,50 @@
+"""Optimisation loops that query an oracle (NumPy only).
+
+Every solver has the signature ``solve(oracle, coef0, *, tol, max_iter, callback)``
+and returns a :class:`SolverResult`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from daskgd.losses import HalfSquaredError
+from daskgd.objective import LinearObjective
+from daskgd.penalties import L2, NoPenalty
+from daskgd.solvers._result import SolverResult
+from daskgd.solvers.gd import solve_gd
+from daskgd.solvers.lbfgs import solve_lbfgs
+from daskgd.solvers.newton import solve_newton
+from daskgd.solvers.normal import solve_normal
+
+SOLVERS: dict[str, Callable[..., SolverResult]] = {
+    "gd": solve_gd,
+    "lbfgs": solve_lbfgs,
+    "newton": solve_newton,
+    "normal": solve_normal,
+}
+
+#: Above this many coefficients the dense Hessian / Gram solves cost more than passes.
+MAX_DENSE_COEF = 4096
+
+
+def choose_solver(objective: LinearObjective) -> str:
+    """The solver that needs the fewest passes over the data for ``objective``.
+
+    Least squares with an L2 or no penalty: ``normal`` (one pass). Other smooth
+    problems: ``newton`` (a handful of passes) while the Hessian is small enough
+    to solve densely, ``lbfgs`` beyond. Non-smooth problems: ``gd`` (proximal).
+    """
+    dense_ok = objective.n_coef <= MAX_DENSE_COEF
+    if (
+        isinstance(objective.loss, HalfSquaredError)
+        and isinstance(objective.penalty, (NoPenalty, L2))
+        and objective.n_rows <= MAX_DENSE_COEF
+    ):
+        return "normal"
+    if not (objective.loss.is_smooth and objective.penalty.is_smooth):
+        return "gd"
+    return "newton" if dense_ok else "lbfgs"
+
+
+__all__ = ["SOLVERS", "SolverResult", "choose_solver"]
