@@ -95,15 +95,23 @@ class LinearObjective:
         partial : dict
             ``{"n": sum of weights, "loss": weighted loss sum, "grad": flat gradient}``.
         """
-        weight = _weights(sample_weight, X.shape[0])
-        raw = self.raw_prediction(X, coef)
+        return self._loss_grad_at(X, y, sample_weight, self.raw_prediction(X, coef))
+
+    def _loss_grad_at(
+        self, X: FloatArray, y: FloatArray, sample_weight: FloatArray | None, raw: FloatArray
+    ) -> Partial:
         loss, grad_raw = self.loss.loss_gradient(y, raw)
-        grad_raw = grad_raw * weight[:, np.newaxis]
+        if sample_weight is None:
+            total, loss_sum = float(X.shape[0]), float(loss.sum())
+        else:
+            weight = _weights(sample_weight, X.shape[0])
+            total, loss_sum = float(weight.sum()), float(weight @ loss)
+            grad_raw = grad_raw * weight[:, np.newaxis]
         grad = np.empty((self.n_rows, self.n_outputs))
         grad[: self.n_features] = X.T @ grad_raw
         if self.fit_intercept:
             grad[self.n_features] = grad_raw.sum(axis=0)
-        return {"n": float(weight.sum()), "loss": float(weight @ loss), "grad": grad.ravel()}
+        return {"n": total, "loss": loss_sum, "grad": grad.ravel()}
 
     def block_loss_grad_hess(
         self, X: FloatArray, y: FloatArray, sample_weight: FloatArray | None, coef: FloatArray
@@ -112,9 +120,11 @@ class LinearObjective:
 
         The Hessian is accumulated in the same pass, with shape (n_coef, n_coef).
         """
-        partial = self.block_loss_grad(X, y, sample_weight, coef)
-        weight = _weights(sample_weight, X.shape[0])
-        curvature = self.loss.hessian(y, self.raw_prediction(X, coef)) * weight[:, None, None]
+        raw = self.raw_prediction(X, coef)
+        partial = self._loss_grad_at(X, y, sample_weight, raw)
+        curvature = self.loss.hessian(y, raw)
+        if sample_weight is not None:
+            curvature = curvature * _weights(sample_weight, X.shape[0])[:, None, None]
         hess = np.zeros((self.n_rows, self.n_outputs, self.n_rows, self.n_outputs))
         for k in range(self.n_outputs):
             for m in range(k, self.n_outputs):
@@ -149,25 +159,26 @@ class LinearObjective:
         partial : dict
             ``{"n", "mean_x", "mean_y", "xx", "xy", "yy"}``.
         """
-        weight = _weights(sample_weight, X.shape[0])
-        total = float(weight.sum())
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
+        weight = None if sample_weight is None else _weights(sample_weight, X.shape[0])
+        total = float(X.shape[0]) if weight is None else float(weight.sum())
         mean_x = np.zeros(X.shape[1])
         mean_y = np.zeros(y.shape[1])
         if self.fit_intercept and total > 0:
-            mean_x = weight @ X / total
-            mean_y = weight @ y / total
+            mean_x = (X.sum(axis=0) if weight is None else weight @ X) / total
+            mean_y = (y.sum(axis=0) if weight is None else weight @ y) / total
             X = X - mean_x
             y = y - mean_y
-        weighted_x = X * weight[:, np.newaxis]
+        weighted_x = X if weight is None else X * weight[:, np.newaxis]
+        weighted_y = y if weight is None else y * weight[:, np.newaxis]
         return {
             "n": total,
             "mean_x": mean_x,
             "mean_y": mean_y,
             "xx": weighted_x.T @ X,
             "xy": weighted_x.T @ y,
-            "yy": (y * weight[:, np.newaxis]).T @ y,
+            "yy": weighted_y.T @ y,
         }
 
     # ---- normalisation and penalty: from reduced totals to the objective ----
