@@ -108,9 +108,10 @@ def align_rows(array: Any, X: da.Array, *, name: str) -> da.Array:
     return result
 
 
-def unique_labels(y: da.Array) -> np.ndarray:
-    """The sorted distinct values of a dask array (one small pass over ``y``)."""
-    return np.asarray(da.unique(y.ravel()).compute())
+def label_counts(y: da.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values of a dask array and their counts (one pass over ``y``)."""
+    classes, counts = da.compute(*da.unique(y.ravel(), return_counts=True))
+    return np.asarray(classes), np.asarray(counts)
 
 
 def encode_labels(y: da.Array, classes: np.ndarray) -> da.Array:

@@ -144,10 +144,10 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         X, y, is_dask = self._validate_X_y(X, y, multi_output=False, y_numeric=False)
         sample_weight = self._validate_sample_weight(sample_weight, X, is_dask)
         if is_dask:
-            classes = validation.unique_labels(y)
+            classes, counts = validation.label_counts(y)
         else:
             check_classification_targets(y)
-            classes = np.unique(y)
+            classes, counts = np.unique(y, return_counts=True)
         if classes.dtype.kind == "f" and not np.all(np.mod(classes, 1) == 0):
             raise ValueError(
                 "Unknown label type: continuous. LogisticRegression needs class labels; "
@@ -163,7 +163,7 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
             encoded = validation.encode_labels(y, classes)
         else:
             encoded = np.searchsorted(classes, y).astype(np.float64)[:, np.newaxis]
-        sample_weight = self._apply_class_weight(encoded, y, sample_weight, is_dask)
+        sample_weight = self._apply_class_weight(encoded, counts, sample_weight, is_dask)
         binary = len(classes) == 2
         loss = BinaryLogLoss() if binary else MultinomialLogLoss()
         weights, intercept = self._solve(
@@ -185,18 +185,25 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         self.n_iter_ = np.array([self._n_iter])
         return self
 
-    def _apply_class_weight(self, encoded: Any, y: Any, sample_weight: Any, is_dask: bool) -> Any:
+    def _apply_class_weight(
+        self, encoded: Any, counts: np.ndarray, sample_weight: Any, is_dask: bool
+    ) -> Any:
+        """Multiply each row's sample weight by its class weight (scikit-learn's rule)."""
         if self.class_weight is None:
             return sample_weight
-        if is_dask and self.class_weight == "balanced":
-            counts = np.bincount(
-                np.asarray(encoded[:, 0].astype(int).compute()), minlength=len(self.classes_)
-            )
-            per_class = len(encoded) / (len(self.classes_) * counts)
-        elif is_dask:
-            per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=None)
-        else:
-            per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        # compute_class_weight needs only the class frequencies: a label vector that
+        # repeats each class index by its count reproduces them without touching y.
+        labels_with_counts = np.repeat(np.arange(len(counts)), counts)
+        class_weight: Any = self.class_weight
+        if isinstance(class_weight, dict):
+            unknown = [label for label in class_weight if label not in self.classes_]
+            if unknown:
+                raise ValueError(f"The classes, {unknown}, are not in class_weight's classes.")
+            index = {label: i for i, label in enumerate(self.classes_.tolist())}
+            class_weight = {index[label]: weight for label, weight in class_weight.items()}
+        per_class = compute_class_weight(
+            class_weight, classes=np.arange(len(counts)), y=labels_with_counts
+        )
         if is_dask:
             row_weight = validation.class_weight_per_row(encoded, np.asarray(per_class))
         else:
