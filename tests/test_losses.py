@@ -5,9 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import expit
+from sklearn.linear_model import _sgd_fast  # scikit-learn's own Cython SGD losses
 
-from daskgd.losses import BinaryLogLoss, HalfSquaredError, MultinomialLogLoss
-from daskgd.penalties import L2, NoPenalty
+from daskgd.losses import (
+    BinaryLogLoss,
+    EpsilonInsensitive,
+    HalfSquaredError,
+    Hinge,
+    Huber,
+    ModifiedHuber,
+    MultinomialLogLoss,
+    SquaredHinge,
+)
+from daskgd.penalties import L1, L2, ElasticNet, NoPenalty, soft_threshold
 
 RNG = np.random.default_rng(42)
 
@@ -96,3 +106,102 @@ def test_penalty_gradient_and_prox(penalty, dtype):
 def test_l2_rejects_negative_strength():
     with pytest.raises(ValueError, match="non-negative"):
         L2(-1.0)
+
+
+# ---- the SGD / SVM losses of scikit-learn, and the L1-type penalties ----
+
+
+SKLEARN_CLASSIFICATION = [
+    (Hinge(1.0), _sgd_fast.Hinge(1.0)),
+    (Hinge(0.0), _sgd_fast.Hinge(0.0)),
+    (SquaredHinge(1.0), _sgd_fast.SquaredHinge(1.0)),
+    (ModifiedHuber(), _sgd_fast.ModifiedHuber()),
+]
+SKLEARN_REGRESSION = [
+    (EpsilonInsensitive(0.2), _sgd_fast.EpsilonInsensitive(0.2)),
+    (EpsilonInsensitive(0.2, squared=True), _sgd_fast.SquaredEpsilonInsensitive(0.2)),
+]
+
+
+@pytest.mark.parametrize(("loss", "reference"), SKLEARN_CLASSIFICATION)
+def test_margin_losses_equal_scikit_learns(loss, reference):
+    raw = np.linspace(-3, 3, 61)[:, np.newaxis]
+    for label in (0.0, 1.0):
+        y = np.full_like(raw, label)
+        sign = 2 * label - 1
+        expected = [reference.py_loss(float(z), sign) for z in raw[:, 0]]
+        expected_grad = [reference.py_dloss(float(z), sign) for z in raw[:, 0]]
+        np.testing.assert_allclose(loss.loss(y, raw), expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(loss.gradient(y, raw)[:, 0], expected_grad, atol=1e-12)
+
+
+@pytest.mark.parametrize(("loss", "reference"), SKLEARN_REGRESSION)
+def test_robust_losses_equal_scikit_learns(loss, reference):
+    raw = np.linspace(-2, 2, 41)[:, np.newaxis]
+    y = np.full_like(raw, 0.25)
+    expected = [reference.py_loss(float(z), 0.25) for z in raw[:, 0]]
+    expected_grad = [reference.py_dloss(float(z), 0.25) for z in raw[:, 0]]
+    np.testing.assert_allclose(loss.loss(y, raw), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(loss.gradient(y, raw)[:, 0], expected_grad, atol=1e-12)
+
+
+def test_huber_equals_scikit_learns():
+    from sklearn._loss.loss import HuberLoss
+
+    raw = np.linspace(-2, 2, 41)
+    y = np.full_like(raw, 0.25)
+    reference = HuberLoss(delta=0.3)
+    ours = Huber(0.3)
+    expected = reference.loss(y_true=y, raw_prediction=raw)
+    np.testing.assert_allclose(ours.loss(y[:, None], raw[:, None]), expected, rtol=1e-12)
+    expected_grad = reference.gradient(y_true=y, raw_prediction=raw)
+    np.testing.assert_allclose(ours.gradient(y[:, None], raw[:, None])[:, 0], expected_grad)
+
+
+@pytest.mark.parametrize(
+    "loss", [SquaredHinge(), ModifiedHuber(), Huber(0.5), EpsilonInsensitive(0.2, squared=True)]
+)
+def test_smooth_new_losses_match_finite_differences_away_from_kinks(loss):
+    n_outputs = 3 if isinstance(loss, (SquaredHinge, ModifiedHuber)) else 1
+    y = (
+        RNG.integers(0, n_outputs, size=(40, 1)).astype(float)
+        if n_outputs > 1
+        else RNG.normal(size=(40, 1))
+    )
+    raw = 3 * RNG.normal(size=(40, n_outputs))
+    step = 1e-7
+    for k in range(n_outputs):
+        shift = np.zeros_like(raw)
+        shift[:, k] = step
+        numeric = (loss.loss(y, raw + shift) - loss.loss(y, raw - shift)) / (2 * step)
+        np.testing.assert_allclose(loss.gradient(y, raw)[:, k], numeric, rtol=1e-6, atol=1e-6)
+    assert loss.hessian(y, raw).shape == (40, n_outputs, n_outputs)
+
+
+def test_one_vs_rest_margin_loss_sums_binary_problems():
+    y = RNG.integers(0, 3, size=(25, 1)).astype(float)
+    raw = RNG.normal(size=(25, 3))
+    total = Hinge().loss(y, raw)
+    per_class = [Hinge().loss((y == k).astype(float), raw[:, [k]]) for k in range(3)]
+    np.testing.assert_allclose(total, np.sum(per_class, axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("penalty", [L1(0.4), ElasticNet(0.4, 0.3), ElasticNet(0.4, 0.0)])
+def test_l1_type_prox_minimises_its_objective(penalty):
+    w = RNG.normal(size=(6, 2))
+    step = 0.7
+    v = penalty.prox(w, step)
+
+    def prox_objective(candidate):
+        return 0.5 / step * np.sum((candidate - w) ** 2) + penalty.value(candidate)
+
+    best = prox_objective(v)
+    for _ in range(200):
+        assert prox_objective(v + 1e-3 * RNG.normal(size=v.shape)) >= best - 1e-12
+    assert penalty.is_smooth == (penalty.l1_ratio == 0)
+
+
+def test_soft_threshold_zeroes_small_entries():
+    np.testing.assert_array_equal(
+        soft_threshold(np.array([-2.0, -0.5, 0.0, 0.3, 1.5]), 0.5), [-1.5, -0.0, 0.0, 0.0, 1.0]
+    )

@@ -2,6 +2,19 @@
 
 from daskgd.losses._base import PointwiseLoss
 from daskgd.losses.logistic import BinaryLogLoss, MultinomialLogLoss
+from daskgd.losses.margin import Hinge, MarginLoss, ModifiedHuber, SquaredHinge
+from daskgd.losses.robust import EpsilonInsensitive, Huber
 from daskgd.losses.squared import HalfSquaredError
 
-__all__ = ["BinaryLogLoss", "HalfSquaredError", "MultinomialLogLoss", "PointwiseLoss"]
+__all__ = [
+    "BinaryLogLoss",
+    "EpsilonInsensitive",
+    "HalfSquaredError",
+    "Hinge",
+    "Huber",
+    "MarginLoss",
+    "ModifiedHuber",
+    "MultinomialLogLoss",
+    "PointwiseLoss",
+    "SquaredHinge",
+]

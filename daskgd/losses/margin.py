@@ -1,0 +1,111 @@
+"""Margin losses of linear classifiers: hinge, squared hinge, modified Huber.
+
+Each acts on the margin ``m = s * z`` with ``s = +-1``. The target column holds
+the class index (a float): with one raw output it is binary (``s = 2 y - 1``);
+with ``K`` outputs every output is a one-vs-rest problem (``s_k = +1`` where
+``y == k``, ``-1`` elsewhere) and the loss is summed over outputs, so all
+classes train in the same pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from daskgd.losses._base import FloatArray, PointwiseLoss
+
+
+def signed_targets(y: FloatArray, n_outputs: int) -> FloatArray:
+    """``+-1`` targets of shape (n_samples, n_outputs) from a class-index column."""
+    if n_outputs == 1:
+        return 2.0 * y[:, :1] - 1.0
+    return np.where(y[:, :1] == np.arange(n_outputs), 1.0, -1.0)
+
+
+class MarginLoss(PointwiseLoss):
+    """A loss of the margin ``m = s * z``; subclasses give ``phi(m)`` and ``phi'(m)``."""
+
+    def _phi(self, margin: FloatArray) -> FloatArray:
+        raise NotImplementedError
+
+    def _dphi(self, margin: FloatArray) -> FloatArray:
+        raise NotImplementedError
+
+    def _d2phi(self, margin: FloatArray) -> FloatArray:
+        raise NotImplementedError(f"{type(self).__name__} has no second derivative.")
+
+    def loss(self, y: FloatArray, raw_prediction: FloatArray) -> FloatArray:
+        signs = signed_targets(y, raw_prediction.shape[1])
+        return self._phi(signs * raw_prediction).sum(axis=1)
+
+    def gradient(self, y: FloatArray, raw_prediction: FloatArray) -> FloatArray:
+        signs = signed_targets(y, raw_prediction.shape[1])
+        return signs * self._dphi(signs * raw_prediction)
+
+    def hessian(self, y: FloatArray, raw_prediction: FloatArray) -> FloatArray:
+        signs = signed_targets(y, raw_prediction.shape[1])
+        curvature = self._d2phi(signs * raw_prediction)
+        n_samples, n_outputs = raw_prediction.shape
+        hess = np.zeros((n_samples, n_outputs, n_outputs))
+        outputs = np.arange(n_outputs)
+        hess[:, outputs, outputs] = curvature
+        return hess
+
+
+class Hinge(MarginLoss):
+    """``phi(m) = max(0, threshold - m)``; its subgradient is ``-1`` where ``m <= threshold``.
+
+    Parameters
+    ----------
+    threshold : float, default=1.0
+        1 for the SVM hinge, 0 for the perceptron.
+    """
+
+    is_smooth = False
+
+    def __init__(self, threshold: float = 1.0) -> None:
+        self.threshold = float(threshold)
+
+    def _phi(self, margin: FloatArray) -> FloatArray:
+        return np.maximum(0.0, self.threshold - margin)
+
+    def _dphi(self, margin: FloatArray) -> FloatArray:
+        return np.where(margin <= self.threshold, -1.0, 0.0)
+
+
+class SquaredHinge(MarginLoss):
+    """``phi(m) = max(0, threshold - m)^2``: smooth, with a generalised Hessian.
+
+    Parameters
+    ----------
+    threshold : float, default=1.0
+        Margin threshold.
+    """
+
+    curvature_bound = 2.0
+
+    def __init__(self, threshold: float = 1.0) -> None:
+        self.threshold = float(threshold)
+
+    def _phi(self, margin: FloatArray) -> FloatArray:
+        return np.maximum(0.0, self.threshold - margin) ** 2
+
+    def _dphi(self, margin: FloatArray) -> FloatArray:
+        return -2.0 * np.maximum(0.0, self.threshold - margin)
+
+    def _d2phi(self, margin: FloatArray) -> FloatArray:
+        return np.where(margin < self.threshold, 2.0, 0.0)
+
+
+class ModifiedHuber(MarginLoss):
+    """``phi(m) = max(0, 1 - m)^2`` for ``m >= -1``, ``-4 m`` below: smooth, linear tail."""
+
+    curvature_bound = 2.0
+
+    def _phi(self, margin: FloatArray) -> FloatArray:
+        return np.where(margin >= -1.0, np.maximum(0.0, 1.0 - margin) ** 2, -4.0 * margin)
+
+    def _dphi(self, margin: FloatArray) -> FloatArray:
+        return np.where(margin >= -1.0, -2.0 * np.maximum(0.0, 1.0 - margin), -4.0)
+
+    def _d2phi(self, margin: FloatArray) -> FloatArray:
+        return np.where((margin >= -1.0) & (margin < 1.0), 2.0, 0.0)
