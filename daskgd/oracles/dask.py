@@ -85,6 +85,66 @@ def tree_reduce(
     return parts[0]
 
 
+class ChunkedData:
+    """Aligned row chunks of ``X``, ``y`` and sample weights, as delayed blocks.
+
+    Decides once whether the data stays in (worker) memory between passes, and
+    hands out one ``(X_block, y_block, weight_block)`` triple per row chunk for
+    graph building.
+
+    Parameters
+    ----------
+    X : dask array of shape (n_samples, n_features)
+        Training data, chunked along rows only, with known chunk sizes.
+    y : dask array of shape (n_samples, n_targets) or (n_samples,)
+        Targets with the same row chunks as ``X``.
+    sample_weight : dask array of shape (n_samples,) or None
+        Weights with the same row chunks as ``X``.
+    cache : bool or "auto", default="auto"
+        Keep the data in (worker) memory between passes. ``"auto"`` persists it
+        when it takes at most half of the cluster's memory, and otherwise reads
+        it from its source on every pass, holding only a few chunks at a time.
+    """
+
+    def __init__(
+        self,
+        X: da.Array,
+        y: da.Array,
+        sample_weight: da.Array | None = None,
+        *,
+        cache: bool | str = "auto",
+    ) -> None:
+        arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
+        self.persisted = should_persist(sum(int(a.nbytes) for a in arrays), cache)
+        if self.persisted:
+            arrays = list(dask.persist(*arrays))
+        self.X = arrays[0]
+        self.y = arrays[1]
+        self.sample_weight = arrays[2] if sample_weight is not None else None
+        self.token = tokenize(*arrays)
+        x_blocks = list(self.X.to_delayed().ravel())
+        y_blocks = list(self.y.to_delayed().ravel())
+        w_blocks: list[Delayed | None] = (
+            [None] * len(x_blocks)
+            if self.sample_weight is None
+            else list(self.sample_weight.to_delayed().ravel())
+        )
+        self.blocks = list(zip(x_blocks, y_blocks, w_blocks, strict=True))
+        self.chunk_rows = tuple(int(n) for n in self.X.chunks[0])
+
+    @property
+    def n_chunks(self) -> int:
+        """Number of row chunks."""
+        return len(self.blocks)
+
+    def weight_sum(self) -> float:
+        """Sum of the sample weights (the number of rows when unweighted)."""
+        if self.sample_weight is None:
+            return float(self.X.shape[0])
+        (total,) = dask.compute(self.sample_weight.sum())
+        return float(total)
+
+
 class DaskOracle(Oracle):
     """Evaluates the objective over row-chunked dask arrays, one graph per evaluation.
 
@@ -99,9 +159,7 @@ class DaskOracle(Oracle):
     sample_weight : dask array of shape (n_samples,) or None
         Weights with the same row chunks as ``X``.
     cache : bool or "auto", default="auto"
-        Keep the data in (worker) memory between passes. ``"auto"`` persists it
-        when it takes at most half of the cluster's memory, and otherwise reads
-        it from its source on every pass, holding only a few chunks at a time.
+        Keep the data in (worker) memory between passes (see :class:`ChunkedData`).
     split_every : int, default=8
         Fan-in of the tree reduction.
     """
@@ -118,26 +176,9 @@ class DaskOracle(Oracle):
     ) -> None:
         super().__init__(objective)
         self.split_every = max(2, split_every or DEFAULT_SPLIT_EVERY)
-        arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
-        self.persisted = should_persist(sum(int(a.nbytes) for a in arrays), cache)
-        if self.persisted:
-            arrays = list(dask.persist(*arrays))
-        self.X = arrays[0]
-        self.y = arrays[1]
-        self.sample_weight = arrays[2] if sample_weight is not None else None
-        self._data_token = tokenize(*arrays)
-        self._x_blocks = list(self.X.to_delayed().ravel())
-        self._y_blocks = list(self.y.to_delayed().ravel())
-        self._w_blocks: list[Delayed | None] = (
-            [None] * len(self._x_blocks)
-            if self.sample_weight is None
-            else list(self.sample_weight.to_delayed().ravel())
-        )
-        if self.sample_weight is None:
-            self._weight_sum = float(X.shape[0])
-        else:
-            (weight_sum,) = dask.compute(self.sample_weight.sum())
-            self._weight_sum = float(weight_sum)
+        self.data = ChunkedData(X, y, sample_weight, cache=cache)
+        self.persisted = self.data.persisted
+        self._weight_sum = self.data.weight_sum()
 
     @property
     def weight_sum(self) -> float:
@@ -146,20 +187,18 @@ class DaskOracle(Oracle):
     @property
     def n_chunks(self) -> int:
         """Number of row chunks, one task each per pass."""
-        return len(self._x_blocks)
+        return self.data.n_chunks
 
     def graph(self, kind: str, coef: FloatArray | None) -> Delayed:
         """The task graph of one evaluation: block partials, then a tree reduction."""
-        token = tokenize(self._data_token, kind, coef, self.objective, self.split_every)
+        token = tokenize(self.data.token, kind, coef, self.objective, self.split_every)
         task_name = "daskgd-grad" if kind == "loss_grad" else f"daskgd-{kind.replace('_', '-')}"
         block_task = delayed(_block_task(kind, self.objective), pure=True)
         task_key = f"{task_name}-{token}"
         coef_key = None if coef is None else delayed(coef, name=f"daskgd-coef-{token}")
         parts = [
             block_task(x_block, y_block, w_block, coef_key, dask_key_name=(task_key, i))
-            for i, (x_block, y_block, w_block) in enumerate(
-                zip(self._x_blocks, self._y_blocks, self._w_blocks, strict=True)
-            )
+            for i, (x_block, y_block, w_block) in enumerate(self.data.blocks)
         ]
         return tree_reduce(parts, _combine(kind), f"daskgd-reduce-{token}", self.split_every)
 
