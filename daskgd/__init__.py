@@ -1,7 +1,20 @@
 """daskgd: distributed gradient methods on Dask arrays, with scikit-learn estimators."""
 
-from daskgd.estimators import LinearRegression, LogisticRegression, Ridge
+from daskgd.estimators import (
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    SGDClassifier,
+    SGDRegressor,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["LinearRegression", "LogisticRegression", "Ridge", "__version__"]
+__all__ = [
+    "LinearRegression",
+    "LogisticRegression",
+    "Ridge",
+    "SGDClassifier",
+    "SGDRegressor",
+    "__version__",
+]

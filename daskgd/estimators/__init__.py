@@ -2,5 +2,6 @@
 
 from daskgd.estimators.classification import LogisticRegression
 from daskgd.estimators.regression import LinearRegression, Ridge
+from daskgd.estimators.sgd import SGDClassifier, SGDRegressor
 
-__all__ = ["LinearRegression", "LogisticRegression", "Ridge"]
+__all__ = ["LinearRegression", "LogisticRegression", "Ridge", "SGDClassifier", "SGDRegressor"]

@@ -2,7 +2,7 @@
 
 from daskgd.losses._base import PointwiseLoss
 from daskgd.losses.logistic import BinaryLogLoss, MultinomialLogLoss
-from daskgd.losses.margin import Hinge, MarginLoss, ModifiedHuber, SquaredHinge
+from daskgd.losses.margin import Hinge, MarginLogLoss, MarginLoss, ModifiedHuber, SquaredHinge
 from daskgd.losses.robust import EpsilonInsensitive, Huber
 from daskgd.losses.squared import HalfSquaredError
 
@@ -12,6 +12,7 @@ __all__ = [
     "HalfSquaredError",
     "Hinge",
     "Huber",
+    "MarginLogLoss",
     "MarginLoss",
     "ModifiedHuber",
     "MultinomialLogLoss",

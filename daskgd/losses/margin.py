@@ -10,6 +10,7 @@ classes train in the same pass.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit, log_expit
 
 from daskgd.losses._base import FloatArray, PointwiseLoss
 
@@ -109,3 +110,18 @@ class ModifiedHuber(MarginLoss):
 
     def _d2phi(self, margin: FloatArray) -> FloatArray:
         return np.where((margin >= -1.0) & (margin < 1.0), 2.0, 0.0)
+
+
+class MarginLogLoss(MarginLoss):
+    """``phi(m) = log(1 + exp(-m))``: the log-loss of each one-vs-rest problem."""
+
+    curvature_bound = 0.25
+
+    def _phi(self, margin: FloatArray) -> FloatArray:
+        return -log_expit(margin)
+
+    def _dphi(self, margin: FloatArray) -> FloatArray:
+        return -expit(-margin)
+
+    def _d2phi(self, margin: FloatArray) -> FloatArray:
+        return expit(margin) * expit(-margin)

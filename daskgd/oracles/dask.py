@@ -9,6 +9,8 @@ computed with one ``compute`` call on the active scheduler (a dask.distributed
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -104,6 +106,9 @@ class ChunkedData:
         Keep the data in (worker) memory between passes. ``"auto"`` persists it
         when it takes at most half of the cluster's memory, and otherwise reads
         it from its source on every pass, holding only a few chunks at a time.
+    placement : sequence of str, optional
+        A worker address per chunk: where to keep that chunk when persisting
+        (so that a chain of tasks over a group of chunks never moves data).
     """
 
     def __init__(
@@ -113,10 +118,13 @@ class ChunkedData:
         sample_weight: da.Array | None = None,
         *,
         cache: bool | str = "auto",
+        placement: Sequence[str] = (),
     ) -> None:
         arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
         self.persisted = should_persist(sum(int(a.nbytes) for a in arrays), cache)
-        if self.persisted:
+        if self.persisted and placement:
+            arrays = _persist_placed(arrays, placement)
+        elif self.persisted:
             arrays = list(dask.persist(*arrays))
         self.X = arrays[0]
         self.y = arrays[1]
@@ -143,6 +151,38 @@ class ChunkedData:
             return float(self.X.shape[0])
         (total,) = dask.compute(self.sample_weight.sum())
         return float(total)
+
+
+def _persist_placed(arrays: list[da.Array], placement: Sequence[str]) -> list[da.Array]:
+    """Persist row chunk ``i`` of every array on worker ``placement[i]``."""
+    placed = []
+    for array in arrays:
+        block_list = list(array.to_delayed().ravel())
+        copies = []
+        for block, worker in zip(block_list, placement, strict=True):
+            with dask.annotate(workers=[worker], allow_other_workers=True):
+                copies.append(delayed(_identity, pure=True)(block))
+        placed.append(copies)
+    persisted = dask.persist(*[copy for copies in placed for copy in copies])
+    result, start = [], 0
+    for array, copies in zip(arrays, placed, strict=True):
+        blocks = persisted[start : start + len(copies)]
+        start += len(copies)
+        shapes = [(rows,) + array.shape[1:] for rows in array.chunks[0]]
+        result.append(
+            da.concatenate(
+                [
+                    da.from_delayed(block, shape=shape, dtype=array.dtype)
+                    for block, shape in zip(blocks, shapes, strict=True)
+                ],
+                axis=0,
+            )
+        )
+    return result
+
+
+def _identity(block: Any) -> Any:
+    return block
 
 
 class DaskOracle(Oracle):
@@ -205,6 +245,201 @@ class DaskOracle(Oracle):
     def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
         (total,) = dask.compute(self.graph(kind, coef))
         return dict(total)
+
+
+def worker_addresses() -> list[str]:
+    """Sorted addresses of the active client's workers (empty without a client)."""
+    client = _active_client()
+    if client is None:
+        return []
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # older distributed has no n_workers argument
+        info = client.scheduler_info()
+    return sorted(info.get("workers", {}))
+
+
+def contiguous_groups(chunk_rows: Sequence[int], n_groups: int) -> list[list[int]]:
+    """Split chunk indices into at most ``n_groups`` contiguous runs of similar row counts."""
+    total = sum(chunk_rows)
+    n_groups = max(1, min(n_groups, len(chunk_rows)))
+    groups: list[list[int]] = [[] for _ in range(n_groups)]
+    seen = 0
+    for index, rows in enumerate(chunk_rows):
+        # The group of a chunk is where its middle row falls in an even split of all rows.
+        middle = seen + rows / 2
+        groups[min(n_groups - 1, int(middle * n_groups / max(total, 1)))].append(index)
+        seen += rows
+    return [group for group in groups if group]
+
+
+def chain_graph(
+    data: ChunkedData,
+    step: Callable[..., Any],
+    state: Any,
+    order: Sequence[int],
+    name: str,
+) -> Delayed:
+    """Thread a small ``state`` through the chunks in ``order``.
+
+    Each task is ``state = step(state, chunk_index, X_block, y_block, weight_block)``.
+
+    The data stays where it is; only the state (a model) moves from chunk to chunk.
+    """
+    token = tokenize(data.token, name, list(order), uuid.uuid4().hex)
+    current = delayed(state, name=f"daskgd-model-{token}", traverse=False)
+    for position, index in enumerate(order):
+        current = delayed(step, pure=True)(
+            current, index, *data.blocks[index], dask_key_name=(f"{name}-{token}", position)
+        )
+    return current
+
+
+def averaging_graph(
+    data: ChunkedData,
+    step: Callable[..., Any],
+    state: Any,
+    groups: Sequence[Sequence[int]],
+    local_epochs: int,
+    average: Callable[..., Any],
+    name: str,
+    workers: Sequence[str] = (),
+) -> Delayed:
+    """One map-reduce round: every group of chunks trains its own copy of ``state``, then average.
+
+    Each group's chain runs on its own worker (``workers[g]`` when given), visiting
+    its chunks ``local_epochs`` times; ``average(*states)`` combines the results.
+    """
+    token = tokenize(data.token, name, [list(g) for g in groups], uuid.uuid4().hex)
+    start = delayed(state, name=f"daskgd-model-{token}", traverse=False)
+    finals = []
+    for group_index, chunk_indices in enumerate(groups):
+        annotations = (
+            {"workers": [workers[group_index]], "allow_other_workers": True}
+            if group_index < len(workers)
+            else {}
+        )
+        with dask.annotate(**annotations):
+            current = start
+            for epoch in range(local_epochs):
+                for index in chunk_indices:
+                    current = delayed(step, pure=True)(
+                        current,
+                        index,
+                        *data.blocks[index],
+                        dask_key_name=(f"{name}-{token}", group_index, epoch, index),
+                    )
+        finals.append(current)
+    return delayed(average, pure=True)(*finals, dask_key_name=f"daskgd-average-{token}")
+
+
+def map_reduce_graph(
+    data: ChunkedData,
+    block_function: Callable[..., Any],
+    combine: Callable[..., Any],
+    name: str,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+) -> Delayed:
+    """``block_function(chunk_index, X_block, y_block, weight_block)`` per chunk, reduced."""
+    token = tokenize(data.token, name, uuid.uuid4().hex)
+    parts = [
+        delayed(block_function, pure=True)(index, *block, dask_key_name=(f"{name}-{token}", index))
+        for index, block in enumerate(data.blocks)
+    ]
+    return tree_reduce(parts, combine, f"daskgd-reduce-{token}", split_every)
+
+
+class DaskChunks:
+    """Row chunks of dask arrays, visited by task chains: the model moves, the data stays.
+
+    The same interface as :class:`daskgd.oracles.numpy.InMemoryChunks`; every
+    method is one graph and one ``compute``.
+
+    Parameters
+    ----------
+    X : dask array of shape (n_samples, n_features)
+        Training data, chunked along rows only.
+    y : dask array of shape (n_samples,) or (n_samples, n_targets)
+        Targets with the same row chunks.
+    sample_weight : dask array of shape (n_samples,) or None
+        Weights with the same row chunks.
+    cache : bool or "auto", default="auto"
+        Keep the data in worker memory between passes (see :class:`ChunkedData`).
+    n_groups : int, optional
+        Number of chunk groups for map-reduce rounds (default: one per worker).
+    """
+
+    def __init__(
+        self,
+        X: da.Array,
+        y: da.Array,
+        sample_weight: da.Array | None = None,
+        *,
+        cache: bool | str = "auto",
+        n_groups: int | None = None,
+    ) -> None:
+        self.workers = worker_addresses()
+        chunk_rows = [int(n) for n in X.chunks[0]]
+        # Without a cluster the threaded scheduler runs one chain per core.
+        default_groups = len(self.workers) or (os.cpu_count() or 1)
+        self.groups = contiguous_groups(chunk_rows, n_groups or default_groups)
+        placement = []
+        if self.workers:
+            worker_of_group = {
+                index: self.workers[g % len(self.workers)]
+                for g, group in enumerate(self.groups)
+                for index in group
+            }
+            placement = [worker_of_group[i] for i in range(len(chunk_rows))]
+        self.data = ChunkedData(X, y, sample_weight, cache=cache, placement=placement)
+        self.persisted = self.data.persisted
+        self.chunk_rows = self.data.chunk_rows
+
+    @property
+    def n_chunks(self) -> int:
+        """Number of row chunks."""
+        return self.data.n_chunks
+
+    def chain(self, step: Callable[..., Any], state: Any, order: Sequence[int]) -> Any:
+        """``state = step(state, index, *block)`` over the chunks in ``order``, on the workers."""
+        (result,) = dask.compute(chain_graph(self.data, step, state, order, "daskgd-sgd-chunk"))
+        return result
+
+    def average_round(
+        self,
+        step: Callable[..., Any],
+        state: Any,
+        groups: Sequence[Sequence[int]],
+        local_epochs: int,
+        average: Callable[..., Any],
+    ) -> Any:
+        """Every group trains its own copy of ``state`` on its worker; then average."""
+        workers = (
+            [self.workers[g % len(self.workers)] for g in range(len(groups))]
+            if (self.workers)
+            else []
+        )
+        graph = averaging_graph(
+            self.data, step, state, groups, local_epochs, average, "daskgd-sgd-local", workers
+        )
+        (result,) = dask.compute(graph)
+        return result
+
+    def map_reduce(self, block_function: Callable[..., Any], combine: Callable[..., Any]) -> Any:
+        """``combine`` of ``block_function(index, *block)`` over every chunk, as a tree."""
+        (result,) = dask.compute(
+            map_reduce_graph(self.data, block_function, combine, "daskgd-score")
+        )
+        return result
+
+    def head(self, n_rows: int) -> tuple[Any, Any, Any]:
+        """The first rows (at least one chunk's worth), computed to memory."""
+        stop = max(n_rows, self.chunk_rows[0])
+        parts = [self.data.X[:stop], self.data.y[:stop]]
+        if self.data.sample_weight is not None:
+            parts.append(self.data.sample_weight[:stop])
+        values = dask.compute(*parts)
+        return values[0], values[1], values[2] if len(values) > 2 else None
 
 
 def map_row_blocks(

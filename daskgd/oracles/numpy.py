@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from daskgd.objective import FloatArray, LinearObjective, Partial
@@ -49,3 +52,77 @@ class NumpyOracle(Oracle):
         if kind == "loss_grad":
             return self.objective.block_loss_grad(self.X, self.y, self.sample_weight, coef)
         return self.objective.block_loss_grad_hess(self.X, self.y, self.sample_weight, coef)
+
+
+class InMemoryChunks:
+    """Row chunks held in memory, visited in process (the reference of :class:`DaskChunks`).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Training data.
+    y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        Targets.
+    sample_weight : ndarray of shape (n_samples,) or None
+        Weights.
+    chunk_rows : int, optional
+        Rows per chunk; one chunk by default.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        chunk_rows: int | None = None,
+    ) -> None:
+        n_samples = X.shape[0]
+        size = max(1, chunk_rows or n_samples)
+        starts = range(0, max(n_samples, 1), size)
+        self.blocks = [
+            (
+                X[start : start + size],
+                y[start : start + size],
+                None if sample_weight is None else sample_weight[start : start + size],
+            )
+            for start in starts
+        ]
+        self.chunk_rows = tuple(len(block[0]) for block in self.blocks)
+        self.persisted = True
+
+    @property
+    def n_chunks(self) -> int:
+        """Number of row chunks."""
+        return len(self.blocks)
+
+    def chain(self, step: Callable[..., Any], state: Any, order: Sequence[int]) -> Any:
+        """``state = step(state, index, *block)`` over the chunks in ``order``."""
+        for index in order:
+            state = step(state, index, *self.blocks[index])
+        return state
+
+    def average_round(
+        self,
+        step: Callable[..., Any],
+        state: Any,
+        groups: Sequence[Sequence[int]],
+        local_epochs: int,
+        average: Callable[..., Any],
+    ) -> Any:
+        """Every group trains its own copy of ``state`` for ``local_epochs``; then average."""
+        finals = []
+        for group in groups:
+            current = state
+            for _ in range(local_epochs):
+                current = self.chain(step, current, group)
+            finals.append(current)
+        return average(*finals)
+
+    def map_reduce(self, block_function: Callable[..., Any], combine: Callable[..., Any]) -> Any:
+        """``combine`` of ``block_function(index, *block)`` over every chunk."""
+        return combine(*[block_function(i, *block) for i, block in enumerate(self.blocks)])
+
+    def head(self, n_rows: int) -> tuple[Any, Any, Any]:
+        """The first rows (at least one chunk's worth), in memory."""
+        X, y, weight = self.blocks[0]
+        return X[:n_rows], y[:n_rows], None if weight is None else weight[:n_rows]

@@ -1,0 +1,783 @@
+"""SGDClassifier and SGDRegressor: scikit-learn's per-sample SGD, taken to the chunks.
+
+The model visits the data, never the other way round. ``strategy="sequential"``
+threads one model through the chunks (one ``partial_fit`` per chunk, on the
+worker that holds it), which is exactly a scikit-learn ``partial_fit`` loop.
+``strategy="average"`` is map-reduce training: each worker trains a copy on its
+own group of chunks for ``local_epochs``, the copies are averaged weighted by
+the rows each saw, and the average starts the next round.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn import linear_model
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from daskgd import validation
+from daskgd.estimators._sgd_steps import (
+    BlockTrainer,
+    SGDState,
+    average_states,
+    sum_dicts,
+    validation_score,
+)
+from daskgd.losses import (
+    BinaryLogLoss,
+    EpsilonInsensitive,
+    HalfSquaredError,
+    Hinge,
+    Huber,
+    MarginLogLoss,
+    ModifiedHuber,
+    PointwiseLoss,
+    SquaredHinge,
+)
+from daskgd.losses.margin import signed_targets
+from daskgd.monitoring import make_callback
+from daskgd.oracles.numpy import InMemoryChunks
+from daskgd.penalties import L1, L2, ElasticNet, NoPenalty, Penalty
+
+ETA0_CANDIDATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+AUTO_SAMPLE_ROWS = 20_000
+MIN_ADAPTIVE_ETA = 1e-6
+
+OUR_CONSTRAINTS: dict[str, list[Any]] = {
+    "learning_rate": [StrOptions({"constant", "optimal", "invscaling", "adaptive", "auto"})],
+    "strategy": [StrOptions({"sequential", "average"})],
+    "local_epochs": [Interval(Integral, 1, None, closed="left")],
+    "n_rounds": [Interval(Integral, 1, None, closed="left"), None],
+    "cache": ["boolean", StrOptions({"auto"})],
+}
+
+
+class _SignedRegressionLoss(PointwiseLoss):
+    """A regression loss applied to +-1 one-vs-rest targets (SGDClassifier with such a loss)."""
+
+    def __init__(self, loss: PointwiseLoss) -> None:
+        self.inner = loss
+        self.is_smooth = loss.is_smooth
+
+    def loss(self, y: np.ndarray, raw_prediction: np.ndarray) -> np.ndarray:
+        return self.inner.loss(signed_targets(y, raw_prediction.shape[1]), raw_prediction)
+
+    def gradient(self, y: np.ndarray, raw_prediction: np.ndarray) -> np.ndarray:
+        return self.inner.gradient(signed_targets(y, raw_prediction.shape[1]), raw_prediction)
+
+    def hessian(self, y: np.ndarray, raw_prediction: np.ndarray) -> np.ndarray:
+        return self.inner.hessian(signed_targets(y, raw_prediction.shape[1]), raw_prediction)
+
+
+def pointwise_loss(name: str, epsilon: float, n_classes: int | None) -> PointwiseLoss:
+    """Our pointwise loss for scikit-learn's SGD loss ``name`` (to report the objective)."""
+    regression: dict[str, PointwiseLoss] = {
+        "squared_error": HalfSquaredError(),
+        "huber": Huber(epsilon),
+        "epsilon_insensitive": EpsilonInsensitive(epsilon),
+        "squared_epsilon_insensitive": EpsilonInsensitive(epsilon, squared=True),
+    }
+    if n_classes is None:
+        return regression[name]
+    classification: dict[str, PointwiseLoss] = {
+        "hinge": Hinge(1.0),
+        "perceptron": Hinge(0.0),
+        "squared_hinge": SquaredHinge(1.0),
+        "modified_huber": ModifiedHuber(),
+        "log_loss": BinaryLogLoss() if n_classes <= 2 else MarginLogLoss(),
+    }
+    if name in classification:
+        return classification[name]
+    return _SignedRegressionLoss(regression[name])
+
+
+def sgd_penalty(name: str | None, alpha: float, l1_ratio: float) -> Penalty:
+    """scikit-learn's SGD penalty ``alpha * R(w)`` as a penalty object."""
+    if name is None or alpha == 0:
+        return NoPenalty()
+    if name == "l2":
+        return L2(alpha)
+    if name == "l1":
+        return L1(alpha)
+    return ElasticNet(alpha, l1_ratio)
+
+
+class _SGDBase(BaseEstimator):
+    """Shared epoch loop of SGDClassifier and SGDRegressor."""
+
+    _sklearn_class: type = linear_model.SGDRegressor
+    _is_classifier = False
+    sgd_: Any
+    eta0_: float
+    classes_: Any
+
+    # ---- the inner scikit-learn model ----
+
+    def _sklearn_params(self) -> dict[str, Any]:
+        names = self._sklearn_class().get_params()
+        params = {name: getattr(self, name) for name in names if hasattr(self, name)}
+        params.update(verbose=0, warm_start=False, max_iter=1, tol=None)
+        params["early_stopping"] = False  # held-out rows are handled chunk by chunk
+        return params
+
+    def _new_model(self, eta0: float, class_weight: Any = None) -> Any:
+        params = self._sklearn_params()
+        learning_rate = "adaptive" if self.learning_rate == "auto" else self.learning_rate
+        params.update(learning_rate=learning_rate, eta0=eta0)
+        if self._is_classifier:
+            params["class_weight"] = class_weight
+        return self._sklearn_class(**params)
+
+    def _trainer(self, classes: np.ndarray | None, validation_fraction: float) -> BlockTrainer:
+        n_classes = None if classes is None else len(classes)
+        seed = self.random_state if isinstance(self.random_state, Integral) else 0
+        return BlockTrainer(
+            loss=pointwise_loss(self.loss, self.epsilon, n_classes),
+            classes=classes,
+            validation_fraction=validation_fraction,
+            validation_seed=int(seed),
+        )
+
+    # ---- inputs ----
+
+    def _chunks(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, bool, Any, Any]:
+        """Validated data as a chunk runner; whether it is dask; and the raw ``y``."""
+        if validation.is_dask_collection(X) or validation.is_dask_collection(y):
+            if hasattr(X, "columns"):
+                self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            X = validation.check_dask_X(X)
+            y = validation.align_rows(y, X, name="y")
+            if y.ndim == 2:
+                if y.shape[1] != 1:
+                    raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}.")
+                y = y[:, 0]
+            if sample_weight is not None:
+                sample_weight = validation.validate_sample_weight(
+                    validation.align_rows(sample_weight, X, name="sample_weight")
+                )
+
+            return X, True, y, sample_weight
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=False,
+            dtype=[np.float64, np.float32],
+            order="C",
+            reset=not self._continuing,
+        )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        return X, False, y, sample_weight
+
+    def _runner(self, X: Any, y: Any, sample_weight: Any, is_dask: bool) -> Any:
+        if not is_dask:
+            return InMemoryChunks(X, y, sample_weight)
+        from daskgd.oracles.dask import DaskChunks
+
+        return DaskChunks(X, y, sample_weight, cache=self.cache)
+
+    # ---- the epoch loop ----
+
+    def _choose_eta0(self, runner: Any, state: SGDState, trainer: BlockTrainer) -> float:
+        """Try each candidate step size on a sample; keep the one with the lowest objective."""
+        X, y, weight = runner.head(AUTO_SAMPLE_ROWS)
+        X, y = np.asarray(X), np.asarray(y)
+        weight = None if weight is None else np.asarray(weight)
+        split = max(1, int(0.8 * len(X)))
+        if split >= len(X):
+            split = len(X)
+        sample = InMemoryChunks(X[:split], y[:split], None if weight is None else weight[:split])
+        held_out = (X[split:], y[split:]) if split < len(X) else (X, y)
+        penalty = sgd_penalty(self.penalty, self.alpha, self.l1_ratio)
+        best_eta, best_value = ETA0_CANDIDATES[0], np.inf
+        for eta0 in ETA0_CANDIDATES:
+            candidate = clone(state.model).set_params(learning_rate="constant", eta0=eta0)
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                trained = sample.chain(trainer, SGDState(candidate), [0])
+            value = self._objective(trainer, trained.model, *held_out, penalty)
+            if np.isfinite(value) and value < best_value:
+                best_eta, best_value = eta0, value
+        return best_eta
+
+    def _objective(
+        self, trainer: BlockTrainer, model: Any, X: Any, y: Any, penalty: Penalty
+    ) -> float:
+        if not hasattr(model, "coef_"):
+            return np.inf
+        from daskgd.estimators._sgd_steps import raw_prediction
+
+        with np.errstate(all="ignore"):
+            raw = raw_prediction(model, X, trainer._n_outputs)
+            loss = trainer.loss.loss(trainer._encoded_targets(y), raw).mean()
+            return float(loss + penalty.value(np.atleast_2d(model.coef_).T))
+
+    def _fit_epochs(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        *,
+        max_epochs: int,
+        classes: Any = None,
+        partial: bool = False,
+    ) -> Any:
+        self._continuing = hasattr(self, "sgd_") and (partial or bool(self.warm_start))
+        X, is_dask, y, sample_weight = self._chunks(X, y, sample_weight)
+        self.n_features_in_ = int(X.shape[1])
+        classes, class_weight = self._classes(y, classes, is_dask, partial)
+        early_stopping = bool(self.early_stopping) and not partial
+        trainer = self._trainer(classes, self.validation_fraction if early_stopping else 0.0)
+        runner = self._runner(X, y, sample_weight, is_dask)
+        if self._continuing:
+            state = SGDState(self.sgd_)
+            eta0 = self.eta0_
+        else:
+            state = SGDState(self._new_model(self.eta0, class_weight))
+            eta0 = self.eta0
+            if self.learning_rate == "auto":
+                eta0 = self._choose_eta0(runner, state, trainer)
+            state = SGDState(self._new_model(eta0, class_weight))
+            self.loss_curve_ = np.array([])
+            self.n_passes_ = 0
+            self.n_iter_ = 0
+        penalty = sgd_penalty(self.penalty, self.alpha, self.l1_ratio)
+        callback = make_callback(type(self).__name__, self.strategy, self.verbose)
+        rng = np.random.default_rng(
+            int(self.random_state) if isinstance(self.random_state, Integral) else None
+        )
+        n_rounds = max_epochs
+        if self.strategy == "average" and not partial:
+            n_rounds = self.n_rounds or max(1, max_epochs // self.local_epochs)
+        self.groups_ = getattr(runner, "groups", [list(range(runner.n_chunks))])
+        best_loss, best_score, no_improvement = np.inf, -np.inf, 0
+        losses = list(self.loss_curve_)
+        stopped = partial
+        for _ in range(n_rounds):
+            state = state.reset_totals()
+            if self.strategy == "average" and not partial:
+                state = runner.average_round(
+                    trainer, state, self.groups_, self.local_epochs, average_states
+                )
+                self.n_passes_ += self.local_epochs
+            else:
+                order = np.arange(runner.n_chunks)
+                if self.shuffle and not partial:
+                    order = rng.permutation(runner.n_chunks)
+                state = runner.chain(trainer, state, [int(i) for i in order])
+                self.n_passes_ += 1
+            self.n_iter_ += 1
+            mean_loss = state.loss_sum / max(state.weight_sum, np.finfo(float).tiny)
+            objective = mean_loss + penalty.value(np.atleast_2d(state.model.coef_).T)
+            losses.append(objective)
+            if callback is not None:
+                callback(
+                    {
+                        "iteration": self.n_iter_,
+                        "objective": objective,
+                        "grad_norm": float("nan"),
+                        "n_passes": self.n_passes_,
+                        "seconds": 0.0,
+                    }
+                )
+            if partial or self.tol is None:
+                continue
+            if early_stopping:
+                totals = runner.map_reduce(partial_score(trainer, state.model), sum_dicts)
+                self.n_passes_ += 1
+                score = validation_score(totals, self._is_classifier)
+                improved = score > best_score + self.tol
+                best_score = max(best_score, score)
+            else:
+                improved = mean_loss < best_loss - self.tol
+                best_loss = min(best_loss, mean_loss)
+            no_improvement = 0 if improved else no_improvement + 1
+            if no_improvement >= self.n_iter_no_change:
+                learning_rate = state.model.learning_rate
+                if learning_rate == "adaptive" and state.model.eta0 > MIN_ADAPTIVE_ETA:
+                    state.model.eta0 /= 5.0
+                    no_improvement = 0
+                else:
+                    stopped = True
+                    break
+        if not stopped and self.tol is not None:
+            warnings.warn(
+                f"Maximum number of iteration reached before convergence ({n_rounds} "
+                f"{'rounds' if self.strategy == 'average' else 'epochs'}). Consider increasing "
+                "max_iter to improve the fit.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.sgd_ = state.model
+        self.eta0_ = eta0
+        self.loss_curve_ = np.asarray(losses)
+        self.coef_ = state.model.coef_
+        self.intercept_ = state.model.intercept_
+        self.t_ = state.model.t_
+        return self
+
+    def _classes(self, y: Any, classes: Any, is_dask: bool, partial: bool) -> tuple[Any, Any]:
+        return None, None
+
+    # ---- public API ----
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """Fit the model by epochs of SGD over the chunks of ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, dask array, dask DataFrame} of shape (n_samples, n_features)
+            Training data.
+        y : {array-like, dask array} of shape (n_samples,)
+            Target values (class labels for classifiers).
+        sample_weight : {array-like, dask array} of shape (n_samples,), default=None
+            Weight of each sample.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        self._validate_params()
+        return self._fit_epochs(X, y, sample_weight, max_epochs=self.max_iter)
+
+    def _decision_blocks(self, X: Any, method: str) -> Any:
+        check_is_fitted(self, "sgd_")
+        if validation.is_dask_collection(X):
+            X = validation.check_dask_X(X)
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            from daskgd.oracles.dask import map_row_blocks
+
+            function = getattr(self.sgd_, method)
+            if method == "predict" and self._is_classifier:
+                return map_row_blocks(function, X, None, dtype=self.classes_.dtype)
+            if method == "predict" or (method == "decision_function" and self._binary_output):
+                return map_row_blocks(function, X, None)
+            return map_row_blocks(function, X, self._n_columns(method))
+        X = validate_data(self, X, accept_sparse=False, reset=False, dtype=[np.float64, np.float32])
+        return getattr(self.sgd_, method)(X)
+
+    @property
+    def _binary_output(self) -> bool:
+        return not self._is_classifier or len(self.classes_) == 2
+
+    def _n_columns(self, method: str) -> int:
+        return len(self.classes_)
+
+    def predict(self, X: Any) -> Any:
+        """Predict with the fitted model.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y_pred : {ndarray, dask array} of shape (n_samples,)
+            Predictions; a lazy dask array with the row chunks of ``X`` for dask input.
+        """
+        return self._decision_blocks(X, "predict")
+
+
+def partial_score(trainer: BlockTrainer, model: Any) -> Any:
+    """The block function that scores ``model`` on a chunk's held-out rows."""
+    return partial(trainer.score_block, model)
+
+
+SHARED_DOC_PARAMETERS = """
+    loss : str
+        The loss, as scikit-learn's.
+    penalty : {"l2", "l1", "elasticnet"} or None, default="l2"
+        Penalty ``alpha * R(w)``.
+    alpha : float, default=0.0001
+        Penalty strength (also sets the "optimal" learning rate).
+    l1_ratio : float, default=0.15
+        Share of L1 in the elastic net.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept.
+    max_iter : int, default=1000
+        Maximum number of epochs (passes over the data).
+    tol : float or None, default=1e-3
+        Stop when the epoch's loss (or validation score) has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs; None never stops early.
+    shuffle : bool, default=True
+        Visit the chunks in a new random order every epoch (scikit-learn also
+        shuffles the rows inside each chunk).
+    verbose : int, default=0
+        Print one line per epoch when positive.
+    epsilon : float, default=0.1
+        Epsilon of the Huber and epsilon-insensitive losses.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the shuffling and of the held-out rows.
+    learning_rate : {"constant", "optimal", "invscaling", "adaptive", "auto"}
+        Schedule, as scikit-learn's; "auto" picks ``eta0`` on a sample of the
+        first chunk (reported in ``eta0_``) and then adapts it like "adaptive".
+    eta0 : float, default=0.01
+        Initial learning rate.
+    power_t : float
+        Exponent of the "invscaling" schedule.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows of every chunk and stop on
+        their score.
+    validation_fraction : float, default=0.1
+        Share of rows held out when ``early_stopping``.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping.
+    warm_start : bool, default=False
+        Continue from the previous fit.
+    average : bool or int, default=False
+        Averaged SGD, as scikit-learn's.
+    strategy : {"sequential", "average"}, default="sequential"
+        "sequential": one model visits every chunk in turn. "average": map-reduce
+        rounds with row-weighted parameter averaging.
+    local_epochs : int, default=1
+        Epochs each worker runs on its own chunks per averaging round.
+    n_rounds : int, default=None
+        Averaging rounds (None: ``max_iter // local_epochs``).
+    cache : bool or "auto", default="auto"
+        Keep dask data in worker memory between epochs (``"auto"``: when it fits)."""
+
+SHARED_DOC_ATTRIBUTES = """
+    n_iter_ : int
+        Epochs (or averaging rounds) run.
+    n_passes_ : int
+        Passes over the data, validation passes included.
+    loss_curve_ : ndarray of shape (n_iter_,)
+        Objective per epoch: the mean loss of each row just before the model
+        learned from it, plus the penalty.
+    eta0_ : float
+        Initial learning rate used (chosen when ``learning_rate="auto"``).
+    groups_ : list of list of int
+        Chunk indices trained together (one group per worker for "average").
+    t_ : float
+        Number of weight updates (scikit-learn's counter).
+    sgd_ : SGDClassifier or SGDRegressor
+        The fitted scikit-learn model that holds the state.
+    n_features_in_ : int
+        Number of features seen in fit."""
+
+
+class SGDRegressor(RegressorMixin, _SGDBase):
+    __doc__ = (
+        """Linear regression by SGD over the chunks of a NumPy or dask array.
+
+    Minimises ``1/n sum_i loss(y_i, x_i @ w + b) + alpha * R(w)`` as scikit-learn's
+    SGDRegressor does (the same per-sample updates).
+
+    Parameters
+    ----------"""
+        + SHARED_DOC_PARAMETERS
+        + """
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Coefficients.
+    intercept_ : ndarray of shape (1,)
+        Intercept."""
+        + SHARED_DOC_ATTRIBUTES
+        + "\n    "
+    )
+
+    _sklearn_class = linear_model.SGDRegressor
+    _parameter_constraints = {**linear_model.SGDRegressor._parameter_constraints, **OUR_CONSTRAINTS}
+
+    def __init__(
+        self,
+        loss: str = "squared_error",
+        *,
+        penalty: str | None = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        random_state: Any = None,
+        learning_rate: str = "invscaling",
+        eta0: float = 0.01,
+        power_t: float = 0.25,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        warm_start: bool = False,
+        average: bool | int = False,
+        strategy: str = "sequential",
+        local_epochs: int = 1,
+        n_rounds: int | None = None,
+        cache: bool | str = "auto",
+    ) -> None:
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.average = average
+        self.strategy = strategy
+        self.local_epochs = local_epochs
+        self.n_rounds = n_rounds
+        self.cache = cache
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> SGDRegressor:
+        """One pass of SGD over the chunks of ``X``, in order, continuing the current model.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Training data.
+        y : {array-like, dask array} of shape (n_samples,)
+            Target values.
+        sample_weight : {array-like, dask array} of shape (n_samples,), default=None
+            Weight of each sample.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if not hasattr(self, "sgd_"):
+            self._validate_params()
+        return self._fit_epochs(X, y, sample_weight, max_epochs=1, partial=True)
+
+    def _chunks(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, bool, Any, Any]:
+        X, is_dask, y, sample_weight = super()._chunks(X, y, sample_weight)
+        if is_dask:
+            return X, is_dask, y.astype(np.float64), sample_weight
+        return X, is_dask, np.asarray(y, dtype=np.float64), sample_weight
+
+
+class SGDClassifier(ClassifierMixin, _SGDBase):
+    __doc__ = (
+        """Linear classifier by SGD over the chunks of a NumPy or dask array.
+
+    Minimises ``1/n sum_i loss(y_i, x_i @ w + b) + alpha * R(w)`` as scikit-learn's
+    SGDClassifier does; more than two classes are fitted one-vs-rest, all
+    classes in the same passes over the data.
+
+    Parameters
+    ----------"""
+        + SHARED_DOC_PARAMETERS
+        + """
+    n_jobs : int, default=None
+        Threads for the one-vs-rest problems inside a chunk.
+    class_weight : dict or "balanced", default=None
+        Weights of the classes ("balanced" from the class counts of ``y``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Coefficients.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts."""
+        + SHARED_DOC_ATTRIBUTES
+        + "\n    "
+    )
+
+    _sklearn_class = linear_model.SGDClassifier
+    _is_classifier = True
+    _parameter_constraints = {
+        **linear_model.SGDClassifier._parameter_constraints,
+        **OUR_CONSTRAINTS,
+    }
+
+    def __init__(
+        self,
+        loss: str = "hinge",
+        *,
+        penalty: str | None = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        n_jobs: int | None = None,
+        random_state: Any = None,
+        learning_rate: str = "optimal",
+        eta0: float = 0.01,
+        power_t: float = 0.5,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        class_weight: Any = None,
+        warm_start: bool = False,
+        average: bool | int = False,
+        strategy: str = "sequential",
+        local_epochs: int = 1,
+        n_rounds: int | None = None,
+        cache: bool | str = "auto",
+    ) -> None:
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.average = average
+        self.strategy = strategy
+        self.local_epochs = local_epochs
+        self.n_rounds = n_rounds
+        self.cache = cache
+
+    def _classes(self, y: Any, classes: Any, is_dask: bool, partial: bool) -> tuple[Any, Any]:
+        if self._continuing and hasattr(self, "classes_"):
+            return self.classes_, self.sgd_.class_weight
+        if partial and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if is_dask:
+            found, counts = validation.label_counts(y)
+        else:
+            check_classification_targets(y)
+            found, counts = np.unique(y, return_counts=True)
+        if classes is None:
+            classes = found
+        else:
+            classes = np.unique(np.asarray(classes))
+            unknown = np.setdiff1d(found, classes)
+            if len(unknown):
+                raise ValueError(
+                    f"`classes={classes}` is not the same as on first call to "
+                    f"partial_fit: y has labels {unknown} outside it."
+                )
+        if len(classes) < 2:
+            raise ValueError(
+                f"The number of classes has to be greater than one; got 1 class: {classes[0]!r}."
+            )
+        self.classes_ = classes
+        class_weight = self.class_weight
+        if class_weight == "balanced":
+            full_counts = np.zeros(len(classes))
+            full_counts[np.searchsorted(classes, found)] = counts
+            labels = np.repeat(classes, full_counts.astype(np.int64))
+            weights = compute_class_weight("balanced", classes=found, y=labels)
+            class_weight = dict(zip(found.tolist(), weights.tolist(), strict=True))
+        return classes, class_weight
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> SGDClassifier:
+        """One pass of SGD over the chunks of ``X``, in order, continuing the current model.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Training data.
+        y : {array-like, dask array} of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes; required on the first call.
+        sample_weight : {array-like, dask array} of shape (n_samples,), default=None
+            Weight of each sample.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if not hasattr(self, "sgd_"):
+            self._validate_params()
+            if self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight 'balanced' is not supported for partial_fit: compute the "
+                    "weights with sklearn.utils.compute_class_weight and pass a dict."
+                )
+        return self._fit_epochs(X, y, sample_weight, max_epochs=1, classes=classes, partial=True)
+
+    def decision_function(self, X: Any) -> Any:
+        """Signed distances to the hyperplanes.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : {ndarray, dask array} of shape (n_samples,) or (n_samples, n_classes)
+            Lazy for dask input.
+        """
+        return self._decision_blocks(X, "decision_function")
+
+    def _has_proba(self) -> bool:
+        return self.loss in ("log_loss", "modified_huber")
+
+    @available_if(_has_proba)
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities (log_loss and modified_huber losses).
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : {ndarray, dask array} of shape (n_samples, n_classes)
+            Lazy for dask input.
+        """
+        return self._decision_blocks(X, "predict_proba")
+
+    @available_if(_has_proba)
+    def predict_log_proba(self, X: Any) -> Any:
+        """Logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : {ndarray, dask array} of shape (n_samples, n_classes)
+            Lazy for dask input.
+        """
+        return self._decision_blocks(X, "predict_log_proba")
