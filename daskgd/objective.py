@@ -70,7 +70,10 @@ class LinearObjective:
     n_outputs : int
         Number of raw outputs per row (targets, or classes for the multinomial loss).
     fit_intercept : bool
-        Whether a last coefficient row holds an unpenalised intercept.
+        Whether a last coefficient row holds an intercept (unpenalised by default).
+    intercept_l2 : float, default=0.0
+        Strength of an L2 penalty ``intercept_l2 / 2 * ||b||^2`` on the intercept,
+        for models that penalise it (liblinear's synthetic-feature intercept).
     """
 
     loss: PointwiseLoss
@@ -78,6 +81,7 @@ class LinearObjective:
     n_features: int
     n_outputs: int
     fit_intercept: bool
+    intercept_l2: float = 0.0
 
     @property
     def n_rows(self) -> int:
@@ -206,10 +210,14 @@ class LinearObjective:
     # ---- normalisation and penalty: from reduced totals to the objective ----
 
     def _penalty_parts(self, coef: FloatArray) -> tuple[float, FloatArray]:
-        weights, _ = self.unpack(coef)
+        weights, intercept = self.unpack(coef)
         grad = np.zeros((self.n_rows, self.n_outputs))
         grad[: self.n_features] = self.penalty.gradient(weights)
-        return self.penalty.value(weights), grad.ravel()
+        value = self.penalty.value(weights)
+        if self.fit_intercept and self.intercept_l2:
+            grad[self.n_features] = self.intercept_l2 * intercept
+            value += 0.5 * self.intercept_l2 * float(intercept @ intercept)
+        return value, grad.ravel()
 
     def finalize_loss_grad(
         self, total: Partial, coef: FloatArray, weight_sum: float
@@ -224,6 +232,8 @@ class LinearObjective:
         weights, _ = self.unpack(coef)
         diagonal = np.zeros((self.n_rows, self.n_outputs))
         diagonal[: self.n_features] = self.penalty.hessian_diagonal(weights)
+        if self.fit_intercept:
+            diagonal[self.n_features] = self.intercept_l2
         hess = total["hess"].copy()
         hess[np.diag_indices_from(hess)] += diagonal.ravel()
         return hess / weight_sum

@@ -136,6 +136,7 @@ class LinearModelBase(BaseEstimator):
         loss: PointwiseLoss,
         penalty: Penalty,
         n_outputs: int,
+        intercept_l2: float = 0.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Run the solver; store the fit diagnostics; return ``(W, b)``."""
         objective = LinearObjective(
@@ -144,6 +145,7 @@ class LinearModelBase(BaseEstimator):
             n_features=int(X.shape[1]),
             n_outputs=n_outputs,
             fit_intercept=bool(self.fit_intercept),
+            intercept_l2=intercept_l2,
         )
         solver = self._solver_name(objective)
         oracle = self._make_oracle(objective, X, y, sample_weight, is_dask)

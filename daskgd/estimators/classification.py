@@ -18,7 +18,108 @@ from daskgd.losses import BinaryLogLoss, MultinomialLogLoss
 from daskgd.penalties import L2, NoPenalty, Penalty
 
 
-class LogisticRegression(ClassifierMixin, LinearModelBase):
+class LinearClassifierBase(ClassifierMixin, LinearModelBase):
+    """Label encoding, class weights and decisions shared by the linear classifiers."""
+
+    classes_: np.ndarray
+
+    def _prepare_classification(
+        self, X: Any, y: Any, sample_weight: Any
+    ) -> tuple[Any, Any, Any, bool]:
+        """Validated ``X``, class indices of ``y`` (a column), weights with class weights."""
+        X, y, is_dask = self._validate_X_y(X, y, multi_output=False, y_numeric=False)
+        sample_weight = self._validate_sample_weight(sample_weight, X, is_dask)
+        if is_dask:
+            classes, counts = validation.label_counts(y)
+        else:
+            check_classification_targets(y)
+            classes, counts = np.unique(y, return_counts=True)
+        if classes.dtype.kind == "f" and not np.all(np.mod(classes, 1) == 0):
+            raise ValueError(
+                f"Unknown label type: continuous. {type(self).__name__} needs class labels; "
+                "use LinearRegression or Ridge for a continuous target."
+            )
+        if len(classes) < 2:
+            raise ValueError(
+                "This solver needs samples of at least 2 classes in the data, but the data "
+                f"contains only one class: {classes[0]!r}."
+            )
+        self.classes_ = classes
+        if is_dask:
+            encoded = validation.encode_labels(y, classes)
+        else:
+            encoded = np.searchsorted(classes, y).astype(np.float64)[:, np.newaxis]
+        sample_weight = self._apply_class_weight(encoded, counts, sample_weight, is_dask)
+        return X, encoded, sample_weight, is_dask
+
+    def _apply_class_weight(
+        self, encoded: Any, counts: np.ndarray, sample_weight: Any, is_dask: bool
+    ) -> Any:
+        """Multiply each row's sample weight by its class weight (scikit-learn's rule)."""
+        if self.class_weight is None:
+            return sample_weight
+        # compute_class_weight needs only the class frequencies: a label vector that
+        # repeats each class index by its count reproduces them without touching y.
+        labels_with_counts = np.repeat(np.arange(len(counts)), counts)
+        class_weight: Any = self.class_weight
+        if isinstance(class_weight, dict):
+            unknown = [label for label in class_weight if label not in self.classes_]
+            if unknown:
+                raise ValueError(f"The classes, {unknown}, are not in class_weight's classes.")
+            index = {label: i for i, label in enumerate(self.classes_.tolist())}
+            class_weight = {index[label]: weight for label, weight in class_weight.items()}
+        per_class = compute_class_weight(
+            class_weight, classes=np.arange(len(counts)), y=labels_with_counts
+        )
+        if is_dask:
+            row_weight = validation.class_weight_per_row(encoded, np.asarray(per_class))
+        else:
+            row_weight = np.asarray(per_class)[encoded[:, 0].astype(np.intp)]
+        return row_weight if sample_weight is None else row_weight * sample_weight
+
+    def decision_function(self, X: Any) -> Any:
+        """Raw scores ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        scores : {ndarray, dask array} of shape (n_samples,) or (n_samples, n_classes)
+            One score per sample for two classes (positive: ``classes_[1]``), one per
+            class otherwise; lazy for dask input.
+        """
+        raw = self._raw_prediction(X)
+        return raw[:, 0] if len(self.classes_) == 2 else raw
+
+    def predict(self, X: Any) -> Any:
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : {array-like, dask array} of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : {ndarray, dask array} of shape (n_samples,)
+            Labels from ``classes_``; lazy for dask input.
+        """
+        raw = self._raw_prediction(X)
+        classes = self.classes_
+
+        def labels(block: np.ndarray) -> np.ndarray:
+            index = (block[:, 0] > 0).astype(np.intp) if block.shape[1] == 1 else block.argmax(1)
+            return classes[index]
+
+        if isinstance(raw, np.ndarray):
+            return labels(raw)
+        return raw.map_blocks(labels, drop_axis=1, dtype=classes.dtype)
+
+
+class LogisticRegression(LinearClassifierBase):
     """Logistic regression on NumPy or dask arrays.
 
     Minimises ``C * sum_i s_i * log_loss(y_i, x_i @ W + b) + 1/2 ||W||^2`` (no penalty
@@ -141,29 +242,8 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         """
         self._validate_params()
         penalty = self._penalty()
-        X, y, is_dask = self._validate_X_y(X, y, multi_output=False, y_numeric=False)
-        sample_weight = self._validate_sample_weight(sample_weight, X, is_dask)
-        if is_dask:
-            classes, counts = validation.label_counts(y)
-        else:
-            check_classification_targets(y)
-            classes, counts = np.unique(y, return_counts=True)
-        if classes.dtype.kind == "f" and not np.all(np.mod(classes, 1) == 0):
-            raise ValueError(
-                "Unknown label type: continuous. LogisticRegression needs class labels; "
-                "use LinearRegression or Ridge for a continuous target."
-            )
-        if len(classes) < 2:
-            raise ValueError(
-                "This solver needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {classes[0]!r}."
-            )
-        self.classes_ = classes
-        if is_dask:
-            encoded = validation.encode_labels(y, classes)
-        else:
-            encoded = np.searchsorted(classes, y).astype(np.float64)[:, np.newaxis]
-        sample_weight = self._apply_class_weight(encoded, counts, sample_weight, is_dask)
+        X, encoded, sample_weight, is_dask = self._prepare_classification(X, y, sample_weight)
+        classes = self.classes_
         binary = len(classes) == 2
         loss = BinaryLogLoss() if binary else MultinomialLogLoss()
         weights, intercept = self._solve(
@@ -184,48 +264,6 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         self.intercept_ = intercept.copy()
         self.n_iter_ = np.array([self._n_iter])
         return self
-
-    def _apply_class_weight(
-        self, encoded: Any, counts: np.ndarray, sample_weight: Any, is_dask: bool
-    ) -> Any:
-        """Multiply each row's sample weight by its class weight (scikit-learn's rule)."""
-        if self.class_weight is None:
-            return sample_weight
-        # compute_class_weight needs only the class frequencies: a label vector that
-        # repeats each class index by its count reproduces them without touching y.
-        labels_with_counts = np.repeat(np.arange(len(counts)), counts)
-        class_weight: Any = self.class_weight
-        if isinstance(class_weight, dict):
-            unknown = [label for label in class_weight if label not in self.classes_]
-            if unknown:
-                raise ValueError(f"The classes, {unknown}, are not in class_weight's classes.")
-            index = {label: i for i, label in enumerate(self.classes_.tolist())}
-            class_weight = {index[label]: weight for label, weight in class_weight.items()}
-        per_class = compute_class_weight(
-            class_weight, classes=np.arange(len(counts)), y=labels_with_counts
-        )
-        if is_dask:
-            row_weight = validation.class_weight_per_row(encoded, np.asarray(per_class))
-        else:
-            row_weight = np.asarray(per_class)[encoded[:, 0].astype(np.intp)]
-        return row_weight if sample_weight is None else row_weight * sample_weight
-
-    def decision_function(self, X: Any) -> Any:
-        """Raw scores ``X @ coef_.T + intercept_``.
-
-        Parameters
-        ----------
-        X : {array-like, dask array} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        scores : {ndarray, dask array} of shape (n_samples,) or (n_samples, n_classes)
-            One score per sample for two classes (positive: ``classes_[1]``), one per
-            class otherwise; lazy for dask input.
-        """
-        raw = self._raw_prediction(X)
-        return raw[:, 0] if len(self.classes_) == 2 else raw
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities.
@@ -269,30 +307,6 @@ class LogisticRegression(ClassifierMixin, LinearModelBase):
         if isinstance(raw, np.ndarray):
             return log_softmax(raw, axis=1)
         return raw.map_blocks(log_softmax, axis=1, dtype=np.float64)
-
-    def predict(self, X: Any) -> Any:
-        """Predicted class labels.
-
-        Parameters
-        ----------
-        X : {array-like, dask array} of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        labels : {ndarray, dask array} of shape (n_samples,)
-            Labels from ``classes_``; lazy for dask input.
-        """
-        raw = self._raw_prediction(X)
-        classes = self.classes_
-
-        def labels(block: np.ndarray) -> np.ndarray:
-            index = (block[:, 0] > 0).astype(np.intp) if block.shape[1] == 1 else block.argmax(1)
-            return classes[index]
-
-        if isinstance(raw, np.ndarray):
-            return labels(raw)
-        return raw.map_blocks(labels, drop_axis=1, dtype=classes.dtype)
 
 
 def _stack_columns(first: Any, second: Any) -> Any:

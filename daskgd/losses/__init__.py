@@ -2,7 +2,14 @@
 
 from daskgd.losses._base import PointwiseLoss
 from daskgd.losses.logistic import BinaryLogLoss, MultinomialLogLoss
-from daskgd.losses.margin import Hinge, MarginLogLoss, MarginLoss, ModifiedHuber, SquaredHinge
+from daskgd.losses.margin import (
+    Hinge,
+    MarginLogLoss,
+    MarginLoss,
+    ModifiedHuber,
+    SmoothedHinge,
+    SquaredHinge,
+)
 from daskgd.losses.robust import EpsilonInsensitive, Huber
 from daskgd.losses.squared import HalfSquaredError
 
@@ -17,5 +24,6 @@ __all__ = [
     "ModifiedHuber",
     "MultinomialLogLoss",
     "PointwiseLoss",
+    "SmoothedHinge",
     "SquaredHinge",
 ]

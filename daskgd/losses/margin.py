@@ -125,3 +125,38 @@ class MarginLogLoss(MarginLoss):
 
     def _d2phi(self, margin: FloatArray) -> FloatArray:
         return expit(margin) * expit(-margin)
+
+
+class SmoothedHinge(MarginLoss):
+    """The hinge with its kink rounded over a width ``smoothing`` (a Huberised hinge).
+
+    ``phi(m) = 0`` for ``m >= 1``, ``(1 - m)^2 / (2 smoothing)`` for
+    ``1 - smoothing < m < 1``, ``1 - m - smoothing / 2`` below: smooth, within
+    ``smoothing / 2`` of the hinge everywhere, so full-batch solvers apply.
+
+    Parameters
+    ----------
+    smoothing : float, default=0.05
+        Width of the quadratic part.
+    """
+
+    def __init__(self, smoothing: float = 0.05) -> None:
+        if not smoothing > 0:
+            raise ValueError(f"smoothing must be positive, got {smoothing!r}.")
+        self.smoothing = float(smoothing)
+        self.curvature_bound = 1.0 / self.smoothing
+
+    def _phi(self, margin: FloatArray) -> FloatArray:
+        gap = 1.0 - margin
+        return np.where(
+            gap <= 0,
+            0.0,
+            np.where(gap < self.smoothing, gap**2 / (2 * self.smoothing), gap - self.smoothing / 2),
+        )
+
+    def _dphi(self, margin: FloatArray) -> FloatArray:
+        return -np.clip((1.0 - margin) / self.smoothing, 0.0, 1.0)
+
+    def _d2phi(self, margin: FloatArray) -> FloatArray:
+        gap = 1.0 - margin
+        return np.where((gap > 0) & (gap < self.smoothing), 1.0 / self.smoothing, 0.0)
