@@ -2,6 +2,7 @@
 
 from daskgd.estimators import (
     LinearRegression,
+    LinearSVC,
     LogisticRegression,
     Ridge,
     SGDClassifier,
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LinearRegression",
+    "LinearSVC",
     "LogisticRegression",
     "Ridge",
     "SGDClassifier",

@@ -7,11 +7,18 @@ not from a list kept here).
 
 from __future__ import annotations
 
-from sklearn import linear_model
+from sklearn import linear_model, svm
 from sklearn.utils._test_common.instance_generator import _get_expected_failed_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from daskgd import LinearRegression, LogisticRegression, Ridge, SGDClassifier, SGDRegressor
+from daskgd import (
+    LinearRegression,
+    LinearSVC,
+    LogisticRegression,
+    Ridge,
+    SGDClassifier,
+    SGDRegressor,
+)
 
 ESTIMATORS = [
     LinearRegression(),
@@ -19,6 +26,8 @@ ESTIMATORS = [
     LogisticRegression(),
     SGDClassifier(random_state=0),
     SGDRegressor(random_state=0),
+    LinearSVC(),
+    LinearSVC(loss="hinge"),
 ]
 
 COUNTERPARTS = {
@@ -27,6 +36,7 @@ COUNTERPARTS = {
     LogisticRegression: linear_model.LogisticRegression,
     SGDClassifier: linear_model.SGDClassifier,
     SGDRegressor: linear_model.SGDRegressor,
+    LinearSVC: svm.LinearSVC,
 }
 
 
