@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,15 @@ def write_synthetic(
     task: str = "classification",
     chunk_rows: int = 250_000,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Write synthetic data with a known true model to a zarr group, chunk by chunk.
 
     Features are standard normal; a classification target is drawn from the
     logistic model ``P(y=1) = expit(x @ coef + intercept)``, a regression target
-    is ``x @ coef + intercept`` plus standard normal noise. Memory stays bounded
-    by a few chunks whatever ``n_rows`` is.
+    is ``x @ coef + intercept`` plus standard normal noise. Each chunk is drawn
+    from its own seeded generator and written before the next is drawn, so
+    memory stays bounded by one chunk whatever ``n_rows`` is.
 
     Parameters
     ----------
@@ -64,6 +67,8 @@ def write_synthetic(
         Rows per chunk on disk.
     seed : int, default=0
         Seed; the same seed and shape give the same data.
+    progress : bool, default=False
+        Show a progress bar (tqdm) on standard error.
 
     Returns
     -------
@@ -72,26 +77,25 @@ def write_synthetic(
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
+    if n_rows < 1 or n_features < 1 or chunk_rows < 1:
+        raise ValueError("n_rows, n_features and chunk_rows must be positive.")
     coef, intercept = true_model(n_features, seed)
-    row_chunks = da.core.normalize_chunks((chunk_rows,), (n_rows,))[0]
-    blocks = [
-        da.from_delayed(
-            _delayed_block(rows, coef, intercept, task, seed, index),
-            shape=(rows, n_features + 1),
-            dtype=np.float64,
-        )
-        for index, rows in enumerate(row_chunks)
-    ]
-    both = da.concatenate(blocks, axis=0)
     group = zarr.open_group(str(path), mode="w")
     group.attrs.update({"task": task, "seed": seed, "coef": coef.tolist(), "intercept": intercept})
     X_store = group.create_array(
         "X", shape=(n_rows, n_features), chunks=(chunk_rows, n_features), dtype="f8"
     )
     y_store = group.create_array("y", shape=(n_rows,), chunks=(chunk_rows,), dtype="f8")
-    sources: list[Any] = [both[:, :n_features], both[:, n_features]]
-    targets: list[Any] = [X_store, y_store]
-    da.store(sources, targets, lock=False)
+    starts: Any = range(0, n_rows, chunk_rows)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"writing {Path(path).name}", unit="chunk")
+    for index, start in enumerate(starts):
+        stop = min(n_rows, start + chunk_rows)
+        block = _synthetic_block(stop - start, coef, intercept, task, seed, index)
+        X_store[start:stop] = block[:, :n_features]
+        y_store[start:stop] = block[:, n_features]
     return {
         "coef": coef,
         "intercept": intercept,
@@ -100,12 +104,6 @@ def write_synthetic(
         "task": task,
         "seed": seed,
     }
-
-
-def _delayed_block(*args: Any) -> Any:
-    from dask import delayed
-
-    return delayed(_synthetic_block, pure=True)(*args)
 
 
 def load_zarr(path: str | Path) -> tuple[da.Array, da.Array]:
@@ -124,3 +122,261 @@ def load_zarr(path: str | Path) -> tuple[da.Array, da.Array]:
     X = da.from_zarr(str(path), component="X")
     y = da.from_zarr(str(path), component="y")
     return X, y.rechunk((X.chunks[0],))
+
+
+# ---- loaders: files -> aligned, row-chunked dask arrays ----
+
+#: Chunks are planned to hold about this many bytes of X (64-256 MiB is the sweet spot).
+TARGET_CHUNK_BYTES = 128 * 2**20
+#: Below this size per chunk, scheduling overhead dominates the work.
+MIN_CHUNK_BYTES = 1 * 2**20
+
+
+class DataWarning(UserWarning):
+    """A loader's warning: the data will load, but the fit will be slower than it should."""
+
+
+def _split_key(source: str | Path) -> tuple[Path, str | None]:
+    """``"file.h5::/X"`` -> (Path("file.h5"), "/X"); plain paths have no key."""
+    text = str(source)
+    if "::" in text:
+        path, key = text.split("::", 1)
+        return Path(path), key
+    return Path(text), None
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if path.is_dir() and (
+        name.endswith(".zarr")
+        or (path / "zarr.json").exists()
+        or (path / ".zarray").exists()
+        or (path / ".zgroup").exists()
+    ):
+        return "zarr"
+    if name.endswith((".h5", ".hdf5", ".hdf")):
+        return "hdf5"
+    if name.endswith(".npy"):
+        return "npy"
+    if name.endswith((".parquet", ".pq")) or (path.is_dir() and any(path.glob("*.parquet"))):
+        return "parquet"
+    if name.endswith((".csv", ".tsv", ".txt")) or "*" in name:
+        return "csv"
+    raise ValueError(
+        f"Cannot tell the format of {str(path)!r}: daskgd reads zarr (a directory), HDF5 "
+        "(.h5/.hdf5, with '::dataset'), .npy, Parquet (.parquet or a directory of them) and CSV."
+    )
+
+
+def _open_array(source: str | Path, default_key: str) -> da.Array:
+    """One array from zarr, HDF5 or .npy, lazily, with its on-disk chunking kept."""
+    path, key = _split_key(source)
+    kind = _kind(path)
+    if kind == "zarr":
+        node = zarr.open(str(path), mode="r")
+        if isinstance(node, zarr.Group):
+            component = key or default_key
+            if component not in node:
+                raise ValueError(
+                    f"The zarr group {str(path)!r} has no array {component!r}; it has "
+                    f"{sorted(node.array_keys())}. Name one with '{path}::NAME'."
+                )
+            return da.from_zarr(str(path), component=component)
+        return da.from_zarr(str(path))
+    if kind == "hdf5":
+        import h5py
+
+        handle = h5py.File(path, "r")
+        name = key or default_key
+        if name not in handle:
+            names: list[str] = []
+            handle.visit(names.append)
+            raise ValueError(
+                f"The HDF5 file {str(path)!r} has no dataset {name!r}; it has {names}. "
+                f"Name one with '{path}::DATASET'."
+            )
+        dataset = handle[name]
+        chunks = dataset.chunks or "auto"
+        return da.from_array(dataset, chunks=chunks, asarray=True)
+    if kind == "npy":
+        memory_map = np.load(path, mmap_mode="r")
+        return da.from_array(memory_map, chunks="auto")
+    raise ValueError(f"{str(path)!r} is {kind} (a table): name a target column with target=.")
+
+
+def _check_numeric_frame(frame: Any, one_hot: bool) -> Any:
+    """Refuse (or one-hot encode) non-numeric columns, naming them."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    non_numeric = [
+        name
+        for name, dtype in frame.dtypes.items()
+        if not (is_numeric_dtype(dtype) or is_bool_dtype(dtype))
+    ]
+    if not non_numeric:
+        return frame
+    if not one_hot:
+        raise ValueError(
+            f"Columns {non_numeric} are not numeric (categorical or text). daskgd does not "
+            "drop them silently: encode them first, pass one_hot=True (--one-hot) to one-hot "
+            "encode them, or leave them out with columns=[...]."
+        )
+    import dask.dataframe as dd
+
+    frame = frame.categorize(columns=non_numeric)
+    return dd.get_dummies(frame, columns=non_numeric, dtype=np.float64)
+
+
+def _open_table(
+    paths: list[str], kind: str, target: str | None, columns: list[str] | None, one_hot: bool
+) -> tuple[da.Array, da.Array | None, list[str]]:
+    import dask.dataframe as dd
+
+    if kind == "parquet":
+        frame = dd.read_parquet(paths)
+    else:
+        frame = dd.read_csv(paths, sep="\t" if paths[0].endswith(".tsv") else ",")
+    if target is not None and target not in frame.columns:
+        raise ValueError(
+            f"Target column {target!r} is not in {paths[0]!r}; columns are {list(frame.columns)}."
+        )
+    feature_columns = columns or [c for c in frame.columns if c != target]
+    missing = [c for c in feature_columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"Columns {missing} are not in {paths[0]!r}.")
+    features = _check_numeric_frame(frame[feature_columns], one_hot)
+    X = features.to_dask_array(lengths=True).astype(np.float64)
+    y = None
+    if target is not None:
+        y = frame[target].to_dask_array(lengths=True)
+    return X, y, [str(c) for c in features.columns]
+
+
+def plan_chunks(
+    X: da.Array,
+    y: da.Array | None,
+    *,
+    chunk_bytes: int = TARGET_CHUNK_BYTES,
+    memory_per_worker: int | None = None,
+) -> tuple[da.Array, da.Array | None]:
+    """Rechunk rows so that a chunk of ``X`` holds about ``chunk_bytes``; align ``y``.
+
+    Row chunks are made a whole multiple of the on-disk chunks (so no chunk is
+    read twice), columns are merged into one chunk, and a :class:`DataWarning`
+    says when chunks are so small that scheduling dominates, or so large that a
+    worker cannot hold two of them.
+
+    Parameters
+    ----------
+    X : dask array of shape (n_samples, n_features)
+        Features.
+    y : dask array of shape (n_samples,) or None
+        Targets.
+    chunk_bytes : int, default=128 MiB
+        Target size of a chunk of ``X``.
+    memory_per_worker : int, optional
+        Memory limit of a worker, to warn about chunks that are too large.
+
+    Returns
+    -------
+    X, y : dask arrays with the same row chunks
+    """
+    if X.ndim == 1:
+        X = X[:, np.newaxis]
+    row_bytes = max(1, int(np.prod(X.shape[1:])) * X.dtype.itemsize)
+    wanted = max(1, chunk_bytes // row_bytes)
+    disk_rows = int(X.chunks[0][0]) if X.chunks[0] else 1
+    rows = max(disk_rows, (wanted // disk_rows) * disk_rows) if disk_rows < wanted else wanted
+    X = X.rechunk({0: rows, 1: -1})
+    actual_bytes = rows * row_bytes
+    if X.numblocks[0] > 1 and actual_bytes < MIN_CHUNK_BYTES:
+        warnings.warn(
+            f"Chunks of {actual_bytes / 2**20:.2f} MiB ({rows} rows): scheduling overhead will "
+            "dominate. Pass a larger chunk size (64-256 MiB is typical).",
+            DataWarning,
+            stacklevel=3,
+        )
+    if memory_per_worker and 2 * actual_bytes > memory_per_worker:
+        warnings.warn(
+            f"Chunks of {actual_bytes / 2**20:.0f} MiB: a worker with "
+            f"{memory_per_worker / 2**20:.0f} MiB cannot hold two. Pass a smaller chunk size.",
+            DataWarning,
+            stacklevel=3,
+        )
+    if y is not None:
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[0]} rows but the target has {y.shape[0]}: they must match."
+            )
+        y = y.rechunk({0: X.chunks[0]} if y.ndim == 1 else {0: X.chunks[0], 1: -1})
+    return X, y
+
+
+def load(
+    source: str | Path | list[str | Path],
+    target: str | Path | None = None,
+    *,
+    columns: list[str] | None = None,
+    chunk_bytes: int = TARGET_CHUNK_BYTES,
+    one_hot: bool = False,
+    memory_per_worker: int | None = None,
+) -> tuple[da.Array, da.Array | None]:
+    """Open data files as an aligned pair of row-chunked dask arrays ``(X, y)``.
+
+    Nothing is read but metadata (and, for Parquet and CSV, the row counts of
+    the partitions, so that chunk sizes are known).
+
+    Parameters
+    ----------
+    source : str, Path or list of them
+        zarr (an array, or a group with arrays ``X`` and ``y``), HDF5 (``file.h5::X``),
+        ``.npy`` (memory-mapped), Parquet or CSV files (a list or a glob for many).
+    target : str or Path, optional
+        For arrays: the target array (a path, ``file.h5::y``, or a component of the
+        same zarr group); for tables: the target column. ``None`` for a zarr group
+        with an array ``y``, else no target.
+    columns : list of str, optional
+        Feature columns of a table (default: all but the target).
+    chunk_bytes : int, default=128 MiB
+        Planned size of a chunk of ``X``.
+    one_hot : bool, default=False
+        One-hot encode non-numeric table columns instead of refusing them.
+    memory_per_worker : int, optional
+        Memory of a worker, to warn about chunks too large for it.
+
+    Returns
+    -------
+    X : dask array of shape (n_samples, n_features)
+    y : dask array of shape (n_samples,) or None
+    """
+    sources = [str(s) for s in source] if isinstance(source, list) else [str(source)]
+    first_path, _ = _split_key(sources[0])
+    kind = "csv" if "*" in sources[0] else _kind(first_path)
+    y: da.Array | None
+    if kind in ("parquet", "csv"):
+        X, y, _ = _open_table(
+            sources, kind, None if target is None else str(target), columns, one_hot
+        )
+    else:
+        X = da.concatenate([_open_array(s, "X") for s in sources], axis=0)
+        if target is None and kind == "zarr" and _zarr_has(first_path, "y"):
+            target = f"{first_path}::y"
+        y = None
+        if target is not None:
+            target_text = str(target)
+            if kind in ("zarr", "hdf5") and not _looks_like_path(target_text):
+                target_text = f"{first_path}::{target_text}"
+            y = _open_array(target_text, "y")
+        for array, name in ((X, "X"), (y, "target")):
+            if array is not None and array.dtype.kind not in "biuf":
+                raise ValueError(f"The {name} array has dtype {array.dtype}; it must be numeric.")
+    return plan_chunks(X, y, chunk_bytes=chunk_bytes, memory_per_worker=memory_per_worker)
+
+
+def _zarr_has(path: Path, name: str) -> bool:
+    node = zarr.open(str(path), mode="r")
+    return isinstance(node, zarr.Group) and name in node
+
+
+def _looks_like_path(text: str) -> bool:
+    return "::" in text or "/" in text or Path(text).exists() or "." in Path(text).name
