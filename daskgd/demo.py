@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Dask dashboard: {client.dashboard_link}")
         started = time.perf_counter()
         info = write_synthetic(
-            args.data, args.rows, args.features, chunk_rows=args.chunk_rows, seed=0
+            args.data, args.rows, args.features, chunk_rows=args.chunk_rows, seed=0, progress=True
         )
         size_mb = args.rows * (args.features + 1) * 8 / 1e6
         print(
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         X, y = load_zarr(args.data)
         started = time.perf_counter()
-        model = LogisticRegression(C=1.0, solver=args.solver, tol=1e-8, verbose=1)
+        model = LogisticRegression(C=1.0, solver=args.solver, tol=1e-8, verbose=2)
         model.fit(X, y)
         fit_seconds = time.perf_counter() - started
 

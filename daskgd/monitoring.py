@@ -1,10 +1,18 @@
-"""Callbacks that follow a fit: per-iteration progress lines."""
+"""Following a fit: progress in the terminal, and events any Dask client can read.
+
+Every fit on a dask.distributed cluster logs one event per iteration under the
+topic ``"daskgd"`` (``Client.log_event``), so ``client.get_events("daskgd")`` on
+any client of the same scheduler follows a fit running elsewhere.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import time
+import uuid
 from typing import Any, TextIO
+
+EVENT_TOPIC = "daskgd"
 
 
 class ProgressPrinter:
@@ -33,9 +41,129 @@ class ProgressPrinter:
         )
         stream.flush()
 
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class ProgressBar:
+    """A tqdm bar (terminal or notebook) advanced once per iteration.
+
+    Parameters
+    ----------
+    estimator : str
+        Bar description.
+    solver : str
+        Solver name, in the description.
+    total : int, optional
+        Iteration limit, for the bar's length.
+    """
+
+    def __init__(self, estimator: str, solver: str, total: int | None = None) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc=f"{estimator}/{solver}", unit="it", leave=True)
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(
+            objective=f"{record['objective']:.6g}",
+            grad=f"{record['grad_norm']:.2e}",
+            passes=record["n_passes"],
+            refresh=False,
+        )
+
+    def close(self) -> None:
+        """Close the bar."""
+        self.bar.close()
+
+
+class EventLogger:
+    """Logs each iteration as a Dask event (topic ``"daskgd"``) when a client is active.
+
+    Parameters
+    ----------
+    estimator : str
+        Estimator name, in every event.
+    solver : str
+        Solver name, in every event.
+    """
+
+    def __init__(self, estimator: str, solver: str) -> None:
+        self.client = _active_client()
+        self.base = {"fit_id": uuid.uuid4().hex, "estimator": estimator, "solver": solver}
+        self.started = time.time()
+        self._log({"state": "started", "iteration": 0})
+
+    def _log(self, message: dict[str, Any]) -> None:
+        if self.client is None:
+            return
+        try:
+            self.client.log_event(EVENT_TOPIC, {**self.base, **message})
+        except Exception:  # noqa: BLE001 (monitoring must never break a fit)
+            self.client = None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self._log({**record, "state": "running"})
+
+    def close(self) -> None:
+        """Log the end of the fit."""
+        self._log({"state": "finished", "seconds": time.time() - self.started})
+
+
+def _active_client() -> Any | None:
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+class FitMonitor:
+    """All the callbacks of one fit: call it with each iteration's record, close it at the end.
+
+    Parameters
+    ----------
+    callbacks : list of callables
+        Each takes a record and has a ``close`` method.
+    """
+
+    def __init__(self, callbacks: list[Any]) -> None:
+        self.callbacks = callbacks
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        for callback in self.callbacks:
+            callback(record)
+
+    def close(self) -> None:
+        """Close every callback."""
+        for callback in self.callbacks:
+            callback.close()
+
 
 def make_callback(
-    estimator: str, solver: str, verbose: int | bool
-) -> Callable[[dict[str, Any]], None] | None:
-    """The progress callback for a fit, or ``None`` when ``verbose`` is 0."""
-    return ProgressPrinter(estimator, solver) if verbose else None
+    estimator: str, solver: str, verbose: int | bool, total: int | None = None
+) -> FitMonitor:
+    """The monitor of a fit: events always; a bar at ``verbose=1``; lines at ``verbose>=2``.
+
+    Parameters
+    ----------
+    estimator : str
+        Estimator name.
+    solver : str
+        Solver (or strategy) name.
+    verbose : int or bool
+        0: silent; 1: a progress bar; 2 or more: one line per iteration.
+    total : int, optional
+        Iteration limit, for the bar.
+
+    Returns
+    -------
+    monitor : FitMonitor
+    """
+    callbacks: list[Any] = [EventLogger(estimator, solver)]
+    if verbose and int(verbose) >= 2:
+        callbacks.append(ProgressPrinter(estimator, solver))
+    elif verbose:
+        callbacks.append(ProgressBar(estimator, solver, total))
+    return FitMonitor(callbacks)

@@ -151,14 +151,17 @@ class LinearModelBase(BaseEstimator):
         oracle = self._make_oracle(objective, X, y, sample_weight, is_dask)
         if oracle.weight_sum <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")
-        callback = make_callback(type(self).__name__, solver, self.verbose)
-        result: SolverResult = SOLVERS[solver](
-            oracle,
-            self._initial_coef(objective),
-            tol=self.tol,
-            max_iter=self._max_iter(),
-            callback=callback,
-        )
+        monitor = make_callback(type(self).__name__, solver, self.verbose, self._max_iter())
+        try:
+            result: SolverResult = SOLVERS[solver](
+                oracle,
+                self._initial_coef(objective),
+                tol=self.tol,
+                max_iter=self._max_iter(),
+                callback=monitor,
+            )
+        finally:
+            monitor.close()
         if not result.converged:
             warnings.warn(
                 f"{type(self).__name__}: solver {solver!r} did not converge in "

@@ -10,6 +10,7 @@ the rows each saw, and the average starts the next round.
 
 from __future__ import annotations
 
+import time
 import warnings
 from functools import partial
 from numbers import Integral
@@ -253,64 +254,67 @@ class _SGDBase(BaseEstimator):
             self.n_passes_ = 0
             self.n_iter_ = 0
         penalty = sgd_penalty(self.penalty, self.alpha, self.l1_ratio)
-        callback = make_callback(type(self).__name__, self.strategy, self.verbose)
         rng = np.random.default_rng(
             int(self.random_state) if isinstance(self.random_state, Integral) else None
         )
         n_rounds = max_epochs
         if self.strategy == "average" and not partial:
             n_rounds = self.n_rounds or max(1, max_epochs // self.local_epochs)
+        monitor = make_callback(type(self).__name__, self.strategy, self.verbose, n_rounds)
         self.groups_ = getattr(runner, "groups", [list(range(runner.n_chunks))])
         best_loss, best_score, no_improvement = np.inf, -np.inf, 0
+        started = time.perf_counter()
         losses = list(self.loss_curve_)
         stopped = partial
-        for _ in range(n_rounds):
-            state = state.reset_totals()
-            if self.strategy == "average" and not partial:
-                state = runner.average_round(
-                    trainer, state, self.groups_, self.local_epochs, average_states
-                )
-                self.n_passes_ += self.local_epochs
-            else:
-                order = np.arange(runner.n_chunks)
-                if self.shuffle and not partial:
-                    order = rng.permutation(runner.n_chunks)
-                state = runner.chain(trainer, state, [int(i) for i in order])
-                self.n_passes_ += 1
-            self.n_iter_ += 1
-            mean_loss = state.loss_sum / max(state.weight_sum, np.finfo(float).tiny)
-            objective = mean_loss + penalty.value(np.atleast_2d(state.model.coef_).T)
-            losses.append(objective)
-            if callback is not None:
-                callback(
+        try:
+            for _ in range(n_rounds):
+                state = state.reset_totals()
+                if self.strategy == "average" and not partial:
+                    state = runner.average_round(
+                        trainer, state, self.groups_, self.local_epochs, average_states
+                    )
+                    self.n_passes_ += self.local_epochs
+                else:
+                    order = np.arange(runner.n_chunks)
+                    if self.shuffle and not partial:
+                        order = rng.permutation(runner.n_chunks)
+                    state = runner.chain(trainer, state, [int(i) for i in order])
+                    self.n_passes_ += 1
+                self.n_iter_ += 1
+                mean_loss = state.loss_sum / max(state.weight_sum, np.finfo(float).tiny)
+                objective = mean_loss + penalty.value(np.atleast_2d(state.model.coef_).T)
+                losses.append(objective)
+                monitor(
                     {
                         "iteration": self.n_iter_,
                         "objective": objective,
                         "grad_norm": float("nan"),
                         "n_passes": self.n_passes_,
-                        "seconds": 0.0,
+                        "seconds": time.perf_counter() - started,
                     }
                 )
-            if partial or self.tol is None:
-                continue
-            if early_stopping:
-                totals = runner.map_reduce(partial_score(trainer, state.model), sum_dicts)
-                self.n_passes_ += 1
-                score = validation_score(totals, self._is_classifier)
-                improved = score > best_score + self.tol
-                best_score = max(best_score, score)
-            else:
-                improved = mean_loss < best_loss - self.tol
-                best_loss = min(best_loss, mean_loss)
-            no_improvement = 0 if improved else no_improvement + 1
-            if no_improvement >= self.n_iter_no_change:
-                learning_rate = state.model.learning_rate
-                if learning_rate == "adaptive" and state.model.eta0 > MIN_ADAPTIVE_ETA:
-                    state.model.eta0 /= 5.0
-                    no_improvement = 0
+                if partial or self.tol is None:
+                    continue
+                if early_stopping:
+                    totals = runner.map_reduce(partial_score(trainer, state.model), sum_dicts)
+                    self.n_passes_ += 1
+                    score = validation_score(totals, self._is_classifier)
+                    improved = score > best_score + self.tol
+                    best_score = max(best_score, score)
                 else:
-                    stopped = True
-                    break
+                    improved = mean_loss < best_loss - self.tol
+                    best_loss = min(best_loss, mean_loss)
+                no_improvement = 0 if improved else no_improvement + 1
+                if no_improvement >= self.n_iter_no_change:
+                    learning_rate = state.model.learning_rate
+                    if learning_rate == "adaptive" and state.model.eta0 > MIN_ADAPTIVE_ETA:
+                        state.model.eta0 /= 5.0
+                        no_improvement = 0
+                    else:
+                        stopped = True
+                        break
+        finally:
+            monitor.close()
         if not stopped and self.tol is not None:
             warnings.warn(
                 f"Maximum number of iteration reached before convergence ({n_rounds} "
