@@ -285,8 +285,10 @@ def plan_chunks(
         X = X[:, np.newaxis]
     row_bytes = max(1, int(np.prod(X.shape[1:])) * X.dtype.itemsize)
     wanted = max(1, chunk_bytes // row_bytes)
-    disk_rows = int(X.chunks[0][0]) if X.chunks[0] else 1
-    rows = max(disk_rows, (wanted // disk_rows) * disk_rows) if disk_rows < wanted else wanted
+    # A whole number of on-disk chunks per chunk: splitting one would read (and
+    # decompress) it several times per pass.
+    disk_rows = max(1, int(X.chunks[0][0]) if X.chunks[0] else 1)
+    rows = disk_rows * max(1, round(wanted / disk_rows))
     X = X.rechunk({0: rows, 1: -1})
     actual_bytes = rows * row_bytes
     if X.numblocks[0] > 1 and actual_bytes < MIN_CHUNK_BYTES:
