@@ -25,7 +25,8 @@ def start_local_cluster(
     memory_limit : str, float or None, default="auto"
         Memory limit of each worker, as ``LocalCluster`` takes it.
     dashboard : bool, default=True
-        Serve the dashboard on a free port of 127.0.0.1.
+        Serve the dashboard, with daskgd's page at ``/daskgd``, on a free port of
+        127.0.0.1.
     **kwargs
         Passed on to ``LocalCluster``.
 
@@ -35,12 +36,17 @@ def start_local_cluster(
         A client that owns the cluster: closing it (or leaving its ``with``
         block) shuts the cluster down.
     """
+    scheduler_kwargs = dict(kwargs.pop("scheduler_kwargs", {}))
+    if dashboard:
+        preload = list(scheduler_kwargs.get("preload", []))
+        scheduler_kwargs["preload"] = [*preload, "daskgd.dashboard"]
     cluster = LocalCluster(
         n_workers=n_workers,
         threads_per_worker=threads_per_worker,
         memory_limit=memory_limit,
         host="127.0.0.1",
         dashboard_address="127.0.0.1:0" if dashboard else None,
+        scheduler_kwargs=scheduler_kwargs,
         **kwargs,
     )
     client = Client(cluster)

@@ -13,7 +13,14 @@ import daskgd
 from daskgd import LinearRegression, LogisticRegression, Ridge
 
 PACKAGE = Path(daskgd.__file__).parent
-DASK_MODULES = {"oracles/dask.py", "io.py", "cluster.py", "validation.py", "monitoring.py"}
+DASK_MODULES = {
+    "oracles/dask.py",
+    "io.py",
+    "cluster.py",
+    "validation.py",
+    "monitoring.py",
+    "dashboard.py",
+}
 
 
 def _imported_roots(path: Path) -> set[str]:
