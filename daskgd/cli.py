@@ -85,12 +85,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from daskgd.cluster import start_local_cluster
+    from daskgd.cluster import connect, start_local_cluster
 
     if args.scheduler:
-        from distributed import Client
-
-        return Client(args.scheduler)
+        return connect(args.scheduler)
     return start_local_cluster(
         n_workers=args.workers, threads_per_worker=args.threads, memory_limit=args.memory_limit
     )

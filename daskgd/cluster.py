@@ -60,3 +60,22 @@ def close_client(client: Client) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+def connect(address: str, timeout: float = 30.0, **kwargs: Any) -> Client:
+    """A client of a running scheduler (``tcp://host:8786``, ``tls://...``).
+
+    Parameters
+    ----------
+    address : str
+        Scheduler address.
+    timeout : float, default=30.0
+        Seconds to wait for the connection before failing.
+    **kwargs
+        Passed on to ``Client`` (e.g. ``security``).
+
+    Returns
+    -------
+    client : distributed.Client
+    """
+    return Client(address, timeout=timeout, **kwargs)
