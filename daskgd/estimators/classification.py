@@ -49,15 +49,22 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
             encoded = validation.encode_labels(y, classes)
         else:
             encoded = np.searchsorted(classes, y).astype(np.float64)[:, np.newaxis]
-        sample_weight = self._apply_class_weight(encoded, counts, sample_weight, is_dask)
+        self._class_weight_per_class = self._class_weights(counts)
+        one_vs_rest_weights = self._one_vs_rest_class_weight and len(classes) > 2
+        if self._class_weight_per_class is not None and not one_vs_rest_weights:
+            sample_weight = self._weigh_rows(
+                encoded, self._class_weight_per_class, sample_weight, is_dask
+            )
         return X, encoded, sample_weight, is_dask
 
-    def _apply_class_weight(
-        self, encoded: Any, counts: np.ndarray, sample_weight: Any, is_dask: bool
-    ) -> Any:
-        """Multiply each row's sample weight by its class weight (scikit-learn's rule)."""
+    #: liblinear's rule: in one-vs-rest problem k only the rows of class k carry its
+    #: weight (the loss applies it); otherwise every row carries its class's weight.
+    _one_vs_rest_class_weight = False
+
+    def _class_weights(self, counts: np.ndarray) -> np.ndarray | None:
+        """Weight of each class index under ``class_weight`` (scikit-learn's rule)."""
         if self.class_weight is None:
-            return sample_weight
+            return None
         # compute_class_weight needs only the class frequencies: a label vector that
         # repeats each class index by its count reproduces them without touching y.
         labels_with_counts = np.repeat(np.arange(len(counts)), counts)
@@ -68,13 +75,17 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
                 raise ValueError(f"The classes, {unknown}, are not in class_weight's classes.")
             index = {label: i for i, label in enumerate(self.classes_.tolist())}
             class_weight = {index[label]: weight for label, weight in class_weight.items()}
-        per_class = compute_class_weight(
-            class_weight, classes=np.arange(len(counts)), y=labels_with_counts
+        return np.asarray(
+            compute_class_weight(class_weight, classes=np.arange(len(counts)), y=labels_with_counts)
         )
+
+    @staticmethod
+    def _weigh_rows(encoded: Any, per_class: np.ndarray, sample_weight: Any, is_dask: bool) -> Any:
+        """Multiply each row's sample weight by the weight of its class."""
         if is_dask:
-            row_weight = validation.class_weight_per_row(encoded, np.asarray(per_class))
+            row_weight = validation.class_weight_per_row(encoded, per_class)
         else:
-            row_weight = np.asarray(per_class)[encoded[:, 0].astype(np.intp)]
+            row_weight = per_class[encoded[:, 0].astype(np.intp)]
         return row_weight if sample_weight is None else row_weight * sample_weight
 
     def decision_function(self, X: Any) -> Any:

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from daskgd.estimators.classification import LinearClassifierBase
-from daskgd.losses import PointwiseLoss, SmoothedHinge, SquaredHinge
+from daskgd.losses import MarginLoss, SmoothedHinge, SquaredHinge
 from daskgd.penalties import L2
 
 #: Width of the rounded kink when the hinge itself is asked for.
@@ -47,7 +47,9 @@ class LinearSVC(LinearClassifierBase):
         Value of liblinear's synthetic intercept feature; the intercept's penalty
         is ``1/2 (b / intercept_scaling)^2``.
     class_weight : dict or "balanced", default=None
-        Weights of the classes, multiplied into ``sample_weight``.
+        Weights of the classes. As in liblinear, with more than two classes the
+        weight of class ``k`` applies to its own rows in the problem "k against
+        the rest" only.
     verbose : int, default=0
         Print one line per iteration when positive.
     random_state : int or None, default=None
@@ -132,10 +134,12 @@ class LinearSVC(LinearClassifierBase):
         self.cache = cache
         self.split_every = split_every
 
+    _one_vs_rest_class_weight = True
+
     def _max_iter(self) -> int:
         return int(self.max_iter)
 
-    def _pointwise_loss(self) -> PointwiseLoss:
+    def _pointwise_loss(self) -> MarginLoss:
         return SquaredHinge() if self.loss == "squared_hinge" else SmoothedHinge(HINGE_SMOOTHING)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearSVC:
@@ -158,12 +162,15 @@ class LinearSVC(LinearClassifierBase):
         self._validate_params()
         X, encoded, sample_weight, is_dask = self._prepare_classification(X, y, sample_weight)
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        loss = self._pointwise_loss()
+        if n_outputs > 1 and self._class_weight_per_class is not None:
+            loss = loss.with_positive_weight(self._class_weight_per_class)
         weights, intercept = self._solve(
             X,
             encoded,
             sample_weight,
             is_dask,
-            self._pointwise_loss(),
+            loss,
             L2(1.0 / self.C),
             n_outputs=n_outputs,
             intercept_l2=1.0 / (self.C * self.intercept_scaling**2),

@@ -23,7 +23,39 @@ def signed_targets(y: FloatArray, n_outputs: int) -> FloatArray:
 
 
 class MarginLoss(PointwiseLoss):
-    """A loss of the margin ``m = s * z``; subclasses give ``phi(m)`` and ``phi'(m)``."""
+    """A loss of the margin ``m = s * z``; subclasses give ``phi(m)`` and ``phi'(m)``.
+
+    ``positive_weight`` (set with :meth:`with_positive_weight`) multiplies, in each
+    one-vs-rest problem ``k``, the loss of the rows of class ``k`` only: liblinear
+    weighs classes this way, the rest of each problem keeping weight 1.
+    """
+
+    positive_weight: FloatArray | None = None
+
+    def with_positive_weight(self, weight: FloatArray) -> MarginLoss:
+        """A copy whose one-vs-rest problem ``k`` weighs its positive rows by ``weight[k]``."""
+        import copy
+
+        result = copy.copy(self)
+        result.positive_weight = np.asarray(weight, dtype=np.float64)
+        return result
+
+    def _row_weights(self, y: FloatArray, n_outputs: int) -> FloatArray | float:
+        if self.positive_weight is None or n_outputs == 1:
+            return 1.0
+        positive = y[:, :1] == np.arange(n_outputs)
+        return np.where(positive, self.positive_weight, 1.0)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(self) is type(other)
+            and {k: v for k, v in vars(self).items() if k != "positive_weight"}
+            == {k: v for k, v in vars(other).items() if k != "positive_weight"}
+            and np.array_equal(np.asarray(self.positive_weight), np.asarray(other.positive_weight))
+        )
+
+    def __hash__(self) -> int:
+        return hash(type(self))
 
     def _phi(self, margin: FloatArray) -> FloatArray:
         raise NotImplementedError
@@ -36,15 +68,19 @@ class MarginLoss(PointwiseLoss):
 
     def loss(self, y: FloatArray, raw_prediction: FloatArray) -> FloatArray:
         signs = signed_targets(y, raw_prediction.shape[1])
-        return self._phi(signs * raw_prediction).sum(axis=1)
+        weight = self._row_weights(y, raw_prediction.shape[1])
+        return (weight * self._phi(signs * raw_prediction)).sum(axis=1)
 
     def gradient(self, y: FloatArray, raw_prediction: FloatArray) -> FloatArray:
         signs = signed_targets(y, raw_prediction.shape[1])
-        return signs * self._dphi(signs * raw_prediction)
+        weight = self._row_weights(y, raw_prediction.shape[1])
+        return weight * signs * self._dphi(signs * raw_prediction)
 
     def hessian(self, y: FloatArray, raw_prediction: FloatArray) -> FloatArray:
         signs = signed_targets(y, raw_prediction.shape[1])
-        curvature = self._d2phi(signs * raw_prediction)
+        curvature = self._row_weights(y, raw_prediction.shape[1]) * self._d2phi(
+            signs * raw_prediction
+        )
         n_samples, n_outputs = raw_prediction.shape
         hess = np.zeros((n_samples, n_outputs, n_outputs))
         outputs = np.arange(n_outputs)
