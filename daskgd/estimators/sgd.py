@@ -261,7 +261,9 @@ class _SGDBase(BaseEstimator):
         if self.strategy == "average" and not partial:
             n_rounds = self.n_rounds or max(1, max_epochs // self.local_epochs)
         monitor = make_callback(type(self).__name__, self.strategy, self.verbose, n_rounds)
-        self.groups_ = getattr(runner, "groups", [list(range(runner.n_chunks))])
+        self.groups_ = [list(range(runner.n_chunks))]
+        if self.strategy == "average":
+            self.groups_ = getattr(runner, "groups", self.groups_)
         best_loss, best_score, no_improvement = np.inf, -np.inf, 0
         started = time.perf_counter()
         losses = list(self.loss_curve_)
@@ -468,7 +470,8 @@ SHARED_DOC_ATTRIBUTES = """
     eta0_ : float
         Initial learning rate used (chosen when ``learning_rate="auto"``).
     groups_ : list of list of int
-        Chunk indices trained together (one group per worker for "average").
+        Chunk indices trained together: one group per worker for "average", a
+        single group of every chunk for "sequential".
     t_ : float
         Number of weight updates (scikit-learn's counter).
     sgd_ : SGDClassifier or SGDRegressor

@@ -136,6 +136,13 @@ class LinearSVC(LinearClassifierBase):
 
     _one_vs_rest_class_weight = True
 
+    def _solver_name(self, objective: Any) -> str:
+        # Newton's quadratic model is poor across the rounded kink of the smoothed
+        # hinge (many halvings); L-BFGS needs fewer passes there.
+        if self.solver == "auto" and self.loss == "hinge":
+            return "lbfgs"
+        return super()._solver_name(objective)
+
     def _max_iter(self) -> int:
         return int(self.max_iter)
 

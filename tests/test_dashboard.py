@@ -1,0 +1,149 @@
+"""Progress events and the /daskgd dashboard page, over real HTTP on real schedulers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client
+from sklearn.exceptions import ConvergenceWarning
+
+import daskgd
+from daskgd.cluster import close_client, start_local_cluster
+from daskgd.dashboard import fits_from_events
+from daskgd.monitoring import EVENT_TOPIC
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 5))
+    y = (X @ rng.normal(size=5) + rng.logistic(size=4000) > 0).astype(int)
+    return da.from_array(X, chunks=500), da.from_array(y, chunks=500)
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def test_fits_from_events_groups_iterations_by_fit():
+    events = [
+        (1.0, {"fit_id": "a", "estimator": "E", "solver": "s", "state": "started"}),
+        (2.0, {"fit_id": "a", "state": "running", "iteration": 1, "objective": 2.0}),
+        (3.0, {"fit_id": "b", "estimator": "F", "solver": "t", "state": "started"}),
+        (4.0, {"fit_id": "a", "state": "running", "iteration": 2, "objective": float("nan")}),
+        (5.0, {"fit_id": "a", "state": "finished"}),
+        (6.0, "not a daskgd event"),
+    ]
+    fits = fits_from_events(events)
+    assert [fit["fit_id"] for fit in fits] == ["b", "a"]  # newest first
+    assert fits[1]["state"] == "finished"
+    assert [p["iteration"] for p in fits[1]["iterations"]] == [1, 2]
+    assert fits[1]["iterations"][1]["objective"] is None  # NaN is not JSON
+    json.dumps(fits)
+
+
+def test_events_and_page_follow_a_running_fit():
+    client = start_local_cluster(n_workers=2, threads_per_worker=1)
+    try:
+        base = client.dashboard_link.rsplit("/", 1)[0]
+        X, y = _data()
+        seen_running = []
+        fit_done = threading.Event()
+
+        def watch():
+            deadline = time.monotonic() + 120
+            while not fit_done.is_set() and time.monotonic() < deadline:
+                state = _get_json(base + "/daskgd/state.json")
+                if state["fits"] and state["fits"][0]["state"] == "running":
+                    seen_running.append(state["fits"][0])
+                    return
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            with pytest.warns(ConvergenceWarning):  # max_iter is small on purpose
+                model = daskgd.LogisticRegression(solver="gd", max_iter=25, tol=1e-14).fit(X, y)
+        finally:
+            fit_done.set()
+        watcher.join(timeout=30)
+        assert seen_running, "the page never showed the fit while it ran"
+        assert seen_running[0]["estimator"] == "LogisticRegression"
+
+        final = _get_json(base + "/daskgd/state.json")["fits"][0]
+        assert final["state"] == "finished"
+        assert final["solver"] == "gd"
+        objectives = [point["objective"] for point in final["iterations"]]
+        np.testing.assert_allclose(objectives, model.loss_curve_, rtol=1e-12)
+        assert final["iterations"][-1]["n_passes"] <= model.n_passes_
+
+        with urllib.request.urlopen(base + "/daskgd", timeout=10) as response:
+            page = response.read().decode()
+        assert "<svg" in page and "state.json" in page
+
+        # Any other client of the scheduler can follow the same fit through events.
+        with Client(client.scheduler.address) as observer:
+            events = observer.get_events(EVENT_TOPIC)
+        states = [message["state"] for _, message in events]
+        assert states.count("running") == len(model.loss_curve_)
+        assert states[-1] == "finished"
+    finally:
+        close_client(client)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_scheduler_preload_serves_the_page():
+    port, dashboard_port = _free_port(), _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            f"127.0.0.1:{dashboard_port}",
+            "--preload",
+            "daskgd.dashboard",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = None
+    try:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+            X, y = _data()
+            daskgd.LogisticRegression(solver="newton").fit(X, y)
+            fits = _get_json(f"http://127.0.0.1:{dashboard_port}/daskgd/state.json")["fits"]
+        assert fits[0]["state"] == "finished"
+        assert fits[0]["estimator"] == "LogisticRegression"
+        assert len(fits[0]["iterations"]) >= 2
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
