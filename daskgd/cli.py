@@ -219,7 +219,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if str(args.output).endswith(".npy"):
             np.save(args.output, prediction.compute())
         else:
-            prediction.to_zarr(str(args.output), overwrite=True)
+            # Workers write the chunks: give them a path that does not depend on
+            # their working directory.
+            prediction.to_zarr(str(args.output.resolve()), overwrite=True)
     finally:
         from daskgd.cluster import close_client
 

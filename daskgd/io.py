@@ -44,6 +44,7 @@ def write_synthetic(
     chunk_rows: int = 250_000,
     seed: int = 0,
     progress: bool = False,
+    compress: bool = True,
 ) -> dict[str, Any]:
     """Write synthetic data with a known true model to a zarr group, chunk by chunk.
 
@@ -69,6 +70,9 @@ def write_synthetic(
         Seed; the same seed and shape give the same data.
     progress : bool, default=False
         Show a progress bar (tqdm) on standard error.
+    compress : bool, default=True
+        Compress the chunks with zarr's default codec (random data hardly
+        compresses; ``False`` writes and reads faster).
 
     Returns
     -------
@@ -82,10 +86,11 @@ def write_synthetic(
     coef, intercept = true_model(n_features, seed)
     group = zarr.open_group(str(path), mode="w")
     group.attrs.update({"task": task, "seed": seed, "coef": coef.tolist(), "intercept": intercept})
+    codecs: dict[str, Any] = {} if compress else {"compressors": None}
     X_store = group.create_array(
-        "X", shape=(n_rows, n_features), chunks=(chunk_rows, n_features), dtype="f8"
+        "X", shape=(n_rows, n_features), chunks=(chunk_rows, n_features), dtype="f8", **codecs
     )
-    y_store = group.create_array("y", shape=(n_rows,), chunks=(chunk_rows,), dtype="f8")
+    y_store = group.create_array("y", shape=(n_rows,), chunks=(chunk_rows,), dtype="f8", **codecs)
     starts: Any = range(0, n_rows, chunk_rows)
     if progress:
         from tqdm.auto import tqdm
@@ -168,9 +173,34 @@ def _kind(path: Path) -> str:
     )
 
 
+class NpyFile:
+    """A ``.npy`` file that reads only the rows asked for (memory-mapped).
+
+    ``da.from_array`` copies arrays that have a ``copy`` method, which for a
+    memory map would read the whole file into the graph; this wrapper has none,
+    and pickles as its path.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npy`` file.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        memory_map = np.load(path, mmap_mode="r")
+        self.path = str(Path(path).resolve())
+        self.shape = memory_map.shape
+        self.dtype = memory_map.dtype
+        self.ndim = memory_map.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(np.load(self.path, mmap_mode="r")[key])
+
+
 def _open_array(source: str | Path, default_key: str) -> da.Array:
     """One array from zarr, HDF5 or .npy, lazily, with its on-disk chunking kept."""
     path, key = _split_key(source)
+    path = path.resolve()  # workers may run in another directory
     kind = _kind(path)
     if kind == "zarr":
         node = zarr.open(str(path), mode="r")
@@ -199,8 +229,7 @@ def _open_array(source: str | Path, default_key: str) -> da.Array:
         chunks = dataset.chunks or "auto"
         return da.from_array(dataset, chunks=chunks, asarray=True)
     if kind == "npy":
-        memory_map = np.load(path, mmap_mode="r")
-        return da.from_array(memory_map, chunks="auto")
+        return da.from_array(NpyFile(path), chunks="auto", asarray=True)
     raise ValueError(f"{str(path)!r} is {kind} (a table): name a target column with target=.")
 
 
@@ -243,12 +272,16 @@ def _open_table(
     feature_columns = columns or [c for c in frame.columns if c != target]
     missing = [c for c in feature_columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"Columns {missing} are not in {paths[0]!r}.")
+        raise ValueError(
+            f"Columns {missing} are not in {paths[0]!r}; columns are {list(frame.columns)}."
+        )
     features = _check_numeric_frame(frame[feature_columns], one_hot)
-    X = features.to_dask_array(lengths=True).astype(np.float64)
+    # Partition lengths are computed from the arrays themselves: selecting columns
+    # can merge small files into fewer partitions than the frame reports.
+    X = features.to_dask_array().astype(np.float64).compute_chunk_sizes()
     y = None
     if target is not None:
-        y = frame[target].to_dask_array(lengths=True)
+        y = frame[target].to_dask_array().compute_chunk_sizes()
     return X, y, [str(c) for c in features.columns]
 
 
@@ -290,10 +323,10 @@ def plan_chunks(
     disk_rows = max(1, int(X.chunks[0][0]) if X.chunks[0] else 1)
     rows = disk_rows * max(1, round(wanted / disk_rows))
     X = X.rechunk({0: rows, 1: -1})
-    actual_bytes = rows * row_bytes
+    actual_bytes = int(max(X.chunks[0], default=0)) * row_bytes
     if X.numblocks[0] > 1 and actual_bytes < MIN_CHUNK_BYTES:
         warnings.warn(
-            f"Chunks of {actual_bytes / 2**20:.2f} MiB ({rows} rows): scheduling overhead will "
+            f"Chunks of {actual_bytes / 2**20:.2f} MiB: scheduling overhead will "
             "dominate. Pass a larger chunk size (64-256 MiB is typical).",
             DataWarning,
             stacklevel=3,
@@ -356,6 +389,7 @@ def load(
     kind = "csv" if "*" in sources[0] else _kind(first_path)
     y: da.Array | None
     if kind in ("parquet", "csv"):
+        sources = [str(Path(s).resolve()) if "*" not in s else s for s in sources]
         X, y, _ = _open_table(
             sources, kind, None if target is None else str(target), columns, one_hot
         )

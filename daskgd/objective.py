@@ -49,6 +49,18 @@ def gram_matrix(A: FloatArray) -> FloatArray:
     return upper + np.triu(upper, 1).T
 
 
+def aligned_block(array: Any) -> Any:
+    """``array`` as aligned float64 (a copy only when it is not already).
+
+    Chunks that arrive over the network can start off an 8-byte boundary, and
+    BLAS rounds differently on misaligned data: without this, the same chunk
+    would give different bits depending on how it reached the worker.
+    """
+    if array is None:
+        return None
+    return np.require(array, dtype=np.float64, requirements=["A"])
+
+
 def _weights(sample_weight: FloatArray | None, n_samples: int) -> FloatArray:
     if sample_weight is None:
         return np.ones(n_samples)
@@ -117,6 +129,7 @@ class LinearObjective:
         partial : dict
             ``{"n": sum of weights, "loss": weighted loss sum, "grad": flat gradient}``.
         """
+        X, y, sample_weight = (aligned_block(a) for a in (X, y, sample_weight))
         return self._loss_grad_at(X, y, sample_weight, self.raw_prediction(X, coef))
 
     def _loss_grad_at(
@@ -142,6 +155,7 @@ class LinearObjective:
 
         The Hessian is accumulated in the same pass, with shape (n_coef, n_coef).
         """
+        X, y, sample_weight = (aligned_block(a) for a in (X, y, sample_weight))
         raw = self.raw_prediction(X, coef)
         partial = self._loss_grad_at(X, y, sample_weight, raw)
         curvature = self.loss.hessian(y, raw)
@@ -184,8 +198,7 @@ class LinearObjective:
         partial : dict
             ``{"n", "mean_x", "mean_y", "xx", "xy", "yy"}``.
         """
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+        X, y, sample_weight = (aligned_block(a) for a in (X, y, sample_weight))
         weight = None if sample_weight is None else _weights(sample_weight, X.shape[0])
         total = float(X.shape[0]) if weight is None else float(weight.sum())
         mean_x = np.zeros(X.shape[1])

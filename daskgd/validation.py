@@ -137,6 +137,15 @@ def encode_labels(y: da.Array, classes: np.ndarray) -> da.Array:
     )
 
 
+def weighted_class_counts(encoded: da.Array, sample_weight: da.Array, n_classes: int) -> np.ndarray:
+    """Sum of the sample weights of each class index (one pass over ``y`` and the weights)."""
+    codes = encoded[:, 0].astype(np.intp)
+    return np.asarray(
+        da.bincount(codes, weights=sample_weight, minlength=n_classes).compute(),
+        dtype=np.float64,
+    )
+
+
 def class_weight_per_row(encoded: da.Array, weight_per_class: np.ndarray) -> da.Array:
     """Each row's class weight, from class-index column ``encoded``, lazily."""
     return da.map_blocks(

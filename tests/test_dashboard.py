@@ -73,7 +73,7 @@ def test_events_and_page_follow_a_running_fit():
         watcher.start()
         try:
             with pytest.warns(ConvergenceWarning):  # max_iter is small on purpose
-                model = daskgd.LogisticRegression(solver="gd", max_iter=25, tol=1e-14).fit(X, y)
+                model = daskgd.LogisticRegression(solver="gd", max_iter=20, tol=0.0).fit(X, y)
         finally:
             fit_done.set()
         watcher.join(timeout=30)

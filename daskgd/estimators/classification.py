@@ -9,7 +9,6 @@ import numpy as np
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
 from daskgd import validation
@@ -49,6 +48,15 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
             encoded = validation.encode_labels(y, classes)
         else:
             encoded = np.searchsorted(classes, y).astype(np.float64)[:, np.newaxis]
+        if self.class_weight == "balanced" and sample_weight is not None:
+            # scikit-learn (>= 1.6) balances the classes' total sample weights.
+            counts = (
+                validation.weighted_class_counts(encoded, sample_weight, len(classes))
+                if is_dask
+                else np.bincount(
+                    encoded[:, 0].astype(np.intp), weights=sample_weight, minlength=len(classes)
+                )
+            )
         self._class_weight_per_class = self._class_weights(counts)
         one_vs_rest_weights = self._one_vs_rest_class_weight and len(classes) > 2
         if self._class_weight_per_class is not None and not one_vs_rest_weights:
@@ -62,22 +70,24 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
     _one_vs_rest_class_weight = False
 
     def _class_weights(self, counts: np.ndarray) -> np.ndarray | None:
-        """Weight of each class index under ``class_weight`` (scikit-learn's rule)."""
+        """Weight of each class index under ``class_weight`` (scikit-learn's rule).
+
+        ``"balanced"``: ``total / (n_classes * counts)``, from the (weighted) class
+        counts; a dict: its weights, 1 for the classes it leaves out.
+        """
         if self.class_weight is None:
             return None
-        # compute_class_weight needs only the class frequencies: a label vector that
-        # repeats each class index by its count reproduces them without touching y.
-        labels_with_counts = np.repeat(np.arange(len(counts)), counts)
-        class_weight: Any = self.class_weight
-        if isinstance(class_weight, dict):
-            unknown = [label for label in class_weight if label not in self.classes_]
-            if unknown:
-                raise ValueError(f"The classes, {unknown}, are not in class_weight's classes.")
-            index = {label: i for i, label in enumerate(self.classes_.tolist())}
-            class_weight = {index[label]: weight for label, weight in class_weight.items()}
-        return np.asarray(
-            compute_class_weight(class_weight, classes=np.arange(len(counts)), y=labels_with_counts)
-        )
+        counts = np.asarray(counts, dtype=np.float64)
+        if self.class_weight == "balanced":
+            return counts.sum() / (len(counts) * counts)
+        unknown = [label for label in self.class_weight if label not in self.classes_]
+        if unknown:
+            raise ValueError(f"The classes, {unknown}, are not in class_weight's classes.")
+        weights = np.ones(len(counts))
+        index = {label: i for i, label in enumerate(self.classes_.tolist())}
+        for label, weight in dict(self.class_weight).items():
+            weights[index[label]] = weight
+        return weights
 
     @staticmethod
     def _weigh_rows(encoded: Any, per_class: np.ndarray, sample_weight: Any, is_dask: bool) -> Any:

@@ -24,7 +24,8 @@ from dask.delayed import Delayed, delayed
 from daskgd.objective import FloatArray, LinearObjective, Partial, combine_partials
 from daskgd.oracles._base import Oracle
 
-#: Fraction of the cluster's memory that data may take and still be persisted.
+#: Fraction of the workers' free memory (below their spill threshold) that data may take
+#: and still be persisted; the rest is for the tasks' intermediates.
 PERSIST_MEMORY_FRACTION = 0.5
 DEFAULT_SPLIT_EVERY = 8
 
@@ -39,16 +40,27 @@ def _active_client() -> Any | None:
 
 
 def available_memory() -> int:
-    """Bytes of memory the data may occupy: the workers' limits, or this machine's RAM."""
+    """Bytes of worker memory that data could occupy without the workers spilling it.
+
+    For each worker: the part of its ``memory_limit`` below the spill threshold
+    (``distributed.worker.memory.target``) that its process does not already use.
+    Without a cluster, or with unlimited workers: this machine's available RAM.
+    """
     client = _active_client()
     if client is not None:
         try:
             info = client.scheduler_info(n_workers=-1)
         except TypeError:  # older distributed has no n_workers argument
             info = client.scheduler_info()
-        limits = [w.get("memory_limit") or 0 for w in info.get("workers", {}).values()]
-        if limits and all(limits):
-            return int(sum(limits))
+        workers = list(info.get("workers", {}).values())
+        if workers and all(w.get("memory_limit") for w in workers):
+            target = dask.config.get("distributed.worker.memory.target", 0.6) or 0.6
+            return int(
+                sum(
+                    max(0.0, w["memory_limit"] * target - w.get("metrics", {}).get("memory", 0))
+                    for w in workers
+                )
+            )
     return int(psutil.virtual_memory().available)
 
 
@@ -104,7 +116,8 @@ class ChunkedData:
         Weights with the same row chunks as ``X``.
     cache : bool or "auto", default="auto"
         Keep the data in (worker) memory between passes. ``"auto"`` persists it
-        when it takes at most half of the cluster's memory, and otherwise reads
+        when it takes at most half of the workers' free memory (below their spill
+        threshold), and otherwise reads
         it from its source on every pass, holding only a few chunks at a time.
     placement : sequence of str, optional
         A worker address per chunk: where to keep that chunk when persisting

@@ -24,6 +24,32 @@ def initial_lipschitz(oracle: Oracle, coef: FloatArray, grad: FloatArray) -> flo
     return ratio if ratio > 0 and math.isfinite(ratio) else 1.0
 
 
+ROUNDING_ULPS = 8
+
+
+def step_accepted(
+    point: FloatArray,
+    point_value: float,
+    point_grad: FloatArray,
+    candidate: FloatArray,
+    candidate_value: float,
+    candidate_grad: FloatArray,
+    lipschitz: float,
+) -> bool:
+    """Whether ``1 / lipschitz`` is a safe step from ``point`` to ``candidate``.
+
+    The quadratic upper bound ``f(x+) <= f(v) + g(v).(x+ - v) + L/2 ||x+ - v||^2``
+    (Armijo's condition for step ``1/L``), unless the two objective values differ
+    by rounding only: then the values say nothing, and the gradients decide
+    (``||g(x+) - g(v)|| <= L ||x+ - v||``, the definition of ``L``).
+    """
+    move = candidate - point
+    if abs(candidate_value - point_value) <= ROUNDING_ULPS * np.finfo(float).eps * abs(point_value):
+        return bool(np.linalg.norm(candidate_grad - point_grad) <= lipschitz * np.linalg.norm(move))
+    bound = point_value + point_grad @ move + 0.5 * lipschitz * (move @ move)
+    return bool(candidate_value <= bound)
+
+
 def solve_gd(
     oracle: Oracle,
     coef0: FloatArray,
@@ -72,9 +98,15 @@ def solve_gd(
         while True:
             candidate = oracle.prox(point - point_grad / lipschitz, 1.0 / lipschitz)
             candidate_value, candidate_grad = oracle.value_and_grad(candidate)
-            move = candidate - point
-            bound = point_value + point_grad @ move + 0.5 * lipschitz * (move @ move)
-            if candidate_value <= bound + 1e-12 * abs(point_value):
+            if step_accepted(
+                point,
+                point_value,
+                point_grad,
+                candidate,
+                candidate_value,
+                candidate_grad,
+                lipschitz,
+            ):
                 break
             lipschitz *= 2.0
         optimality = candidate_grad if smooth else lipschitz * (point - candidate)
