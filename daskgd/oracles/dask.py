@@ -21,7 +21,13 @@ import psutil
 from dask.base import tokenize
 from dask.delayed import Delayed, delayed
 
-from daskgd.objective import FloatArray, LinearObjective, Partial, combine_partials
+from daskgd.objective import (
+    FloatArray,
+    LinearObjective,
+    Partial,
+    check_finite_block,
+    combine_partials,
+)
 from daskgd.oracles._base import Oracle
 
 #: Fraction of the workers' free memory (below their spill threshold) that data may take
@@ -77,6 +83,19 @@ def _block_task(kind: str, objective: LinearObjective) -> Callable[..., Partial]
     if kind == "loss_grad":
         return objective.block_loss_grad
     return objective.block_loss_grad_hess
+
+
+def _checked_block_task(kind: str, objective: LinearObjective) -> Callable[..., Partial]:
+    """The block task of a first pass: check the chunk is finite, then compute."""
+    compute_block = _block_task(kind, objective)
+
+    def checked(
+        X: Any, y: Any, sample_weight: Any, coef: Any, chunk_index: int, first_row: int
+    ) -> Partial:
+        check_finite_block(X, y, sample_weight, chunk_index, first_row)
+        return compute_block(X, y, sample_weight, coef)
+
+    return checked
 
 
 def _combine(kind: str) -> Callable[..., Partial]:
@@ -232,6 +251,8 @@ class DaskOracle(Oracle):
         self.data = ChunkedData(X, y, sample_weight, cache=cache)
         self.persisted = self.data.persisted
         self._weight_sum = self.data.weight_sum()
+        # The first pass also checks every chunk for NaN and infinity (no pass of its own).
+        self.checked = False
 
     @property
     def weight_sum(self) -> float:
@@ -244,19 +265,29 @@ class DaskOracle(Oracle):
 
     def graph(self, kind: str, coef: FloatArray | None) -> Delayed:
         """The task graph of one evaluation: block partials, then a tree reduction."""
-        token = tokenize(self.data.token, kind, coef, self.objective, self.split_every)
+        check = not self.checked
+        token = tokenize(self.data.token, kind, coef, self.objective, self.split_every, check)
         task_name = "daskgd-grad" if kind == "loss_grad" else f"daskgd-{kind.replace('_', '-')}"
-        block_task = delayed(_block_task(kind, self.objective), pure=True)
         task_key = f"{task_name}-{token}"
         coef_key = None if coef is None else delayed(coef, name=f"daskgd-coef-{token}")
-        parts = [
-            block_task(x_block, y_block, w_block, coef_key, dask_key_name=(task_key, i))
-            for i, (x_block, y_block, w_block) in enumerate(self.data.blocks)
-        ]
+        first_rows = np.concatenate([[0], np.cumsum(self.data.chunk_rows)[:-1]]).astype(int)
+        if check:
+            checked_task = delayed(_checked_block_task(kind, self.objective), pure=True)
+            parts = [
+                checked_task(*block, coef_key, i, int(first_rows[i]), dask_key_name=(task_key, i))
+                for i, block in enumerate(self.data.blocks)
+            ]
+        else:
+            block_task = delayed(_block_task(kind, self.objective), pure=True)
+            parts = [
+                block_task(*block, coef_key, dask_key_name=(task_key, i))
+                for i, block in enumerate(self.data.blocks)
+            ]
         return tree_reduce(parts, _combine(kind), f"daskgd-reduce-{token}", self.split_every)
 
     def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
         (total,) = dask.compute(self.graph(kind, coef))
+        self.checked = True
         return dict(total)
 
 
