@@ -25,7 +25,11 @@ order every epoch (its ``random_state`` is re-seeded on every call).
 Quality is measured on a held-out set drawn in this process from the true
 logistic model of the data (``daskgd.io.true_model``): accuracy and log-loss
 (mean hinge loss for ``--loss hinge``). Every time is the median of ``--repeats``
-runs. Results go to ``benchmarks/results/bench_sgd-<timestamp>.json``.
+runs; the methods take turns (each runs once per round), so that a change in the
+machine's load shows in all of them alike. The report also gives the
+steady-state time per epoch, ``(t_10 - t_1) / 9``, which leaves out what a daskgd
+fit does once (read the data into worker memory, find the classes). Results go
+to ``benchmarks/results/bench_sgd-<timestamp>.json``.
 
 Usage::
 
@@ -284,41 +288,47 @@ def new_row(method: str, epochs: int) -> dict[str, Any]:
     }
 
 
-def measure(
-    method: str,
-    run: Callable[[], Run],
-    repeats: int,
-    evaluate: Evaluator,
-    notes: dict[int, str] | None = None,
-) -> list[dict[str, Any]]:
-    """``repeats`` runs of one method; rows with median times and the last run's quality."""
-    rows = {k: new_row(method, k) for k in EPOCHS}
-    last: Run = {}
-    load_before = os.getloadavg()[0]
-    try:
-        for _ in range(repeats):
+class Method:
+    """One method's rows (one per epoch count), filled in run by run."""
+
+    def __init__(self, name: str, run: Callable[[], Run], notes: dict[int, str]) -> None:
+        self.name, self.run = name, run
+        self.rows = {k: new_row(name, k) for k in EPOCHS}
+        for k, note in notes.items():
+            self.rows[k]["note"] = note
+        self.last: Run = {}
+        self.loads: list[float] = []
+
+    def run_once(self) -> None:
+        """One run; a failure is kept as "failed: <reason>" and ends this method's runs."""
+        if self.rows[EPOCHS[0]]["error"]:
+            return
+        try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                last = run()
-            for k, (seconds, _coef, _intercept) in last.items():
-                rows[k]["times"].append(seconds)
-    except Exception as exc:  # noqa: BLE001 - reported as "failed: <reason>"
-        for row in rows.values():
-            row["error"] = f"failed: {type(exc).__name__}: {exc}"[:300]
-    load_after = os.getloadavg()[0]
-    for k, row in rows.items():
-        row["load_average"] = [load_before, load_after]
-        if notes and k in notes:
-            row["note"] = notes[k]
-        if row["error"] or not row["times"]:
-            continue
-        row["seconds"] = statistics.median(row["times"])
-        row["seconds_per_epoch"] = row["seconds"] / k
-        _seconds, coef, intercept = last[k]
-        row.update(evaluate(coef, intercept))
-    for k in EPOCHS:
-        print(f"  {describe(rows[k])}", flush=True)
-    return list(rows.values())
+                self.last = self.run()
+        except Exception as exc:  # noqa: BLE001 - reported as "failed: <reason>"
+            for row in self.rows.values():
+                row["error"] = f"failed: {type(exc).__name__}: {exc}"[:300]
+            print(f"    {self.name}: {self.rows[EPOCHS[0]]['error']}", flush=True)
+            return
+        self.loads.append(os.getloadavg()[0])
+        for k, (seconds, _coef, _intercept) in self.last.items():
+            self.rows[k]["times"].append(seconds)
+        times = ", ".join(f"{k}: {seconds:.2f} s" for k, (seconds, _, _) in self.last.items())
+        print(f"    {self.name:26s} {times} (load {self.loads[-1]:.1f})", flush=True)
+
+    def finish(self, evaluate: Evaluator) -> list[dict[str, Any]]:
+        """Median times, and the quality of the last run's models (every run is the same)."""
+        for k, row in self.rows.items():
+            row["load_average"] = self.loads
+            if row["error"] or not row["times"]:
+                continue
+            row["seconds"] = statistics.median(row["times"])
+            row["seconds_per_epoch"] = row["seconds"] / k
+            _seconds, coef, intercept = self.last[k]
+            row.update(evaluate(coef, intercept))
+        return list(self.rows.values())
 
 
 COLUMNS = (
@@ -578,57 +588,57 @@ def main(argv: list[str] | None = None) -> int:
             X_small, y_small = X[:1000], y[:1000]
             SGDClassifier(**sklearn_params(args), max_iter=1, tol=None).fit(X_small, y_small)
 
-        print("daskgd:", flush=True)
-        for strategy in ("sequential", "average"):
-            rows += measure(
-                f"daskgd {strategy}",
-                lambda strategy=strategy: daskgd_run(X, y, args, strategy),
-                args.repeats,
-                evaluate,
-                notes={1: "includes the persist (zarr read) of each fit"},
-            )
-            write_results(args, rows, partial=True)
-        if args.streamed:
-            rows += measure(
-                "daskgd sequential, streamed",
-                lambda: daskgd_run(X, y, args, "sequential", cache=False),
-                args.repeats,
-                evaluate,
-                notes={1: "cache=False: chunks read from zarr on the workers every epoch"},
-            )
-            write_results(args, rows, partial=True)
-
-        print("scikit-learn partial_fit loop:", flush=True)
-        rows += measure(
-            "sklearn loop, zarr reads",
-            lambda: sklearn_loop_run(read_chunk, n_chunks, args),
-            args.repeats,
-            evaluate,
-            notes={1: "each chunk read from zarr in the loop, every epoch"},
-        )
         start = time.perf_counter()
         chunks = [read_chunk(index) for index in range(n_chunks)]
         preload_seconds = time.perf_counter() - start
-        rows += measure(
-            "sklearn loop, preloaded",
-            lambda: sklearn_loop_run(chunks.__getitem__, n_chunks, args),
-            args.repeats,
-            evaluate,
-            notes={1: f"chunks read beforehand in {preload_seconds:.2f} s (not timed)"},
-        )
-        chunks.clear()  # free the preloaded copy before dask-ml runs
-        write_results(args, rows, partial=True)
-
-        if not args.no_dask_ml:
-            print("dask-ml:", flush=True)
-            rows += measure(
-                "dask-ml Incremental",
-                lambda: dask_ml_run(X, y, args),
-                args.repeats,
-                evaluate,
-                notes={1: "reads from zarr every epoch; same block order every epoch"},
+        persisted_note = "includes the persist (zarr read) of each fit"
+        methods = [
+            Method(
+                "daskgd sequential",
+                lambda: daskgd_run(X, y, args, "sequential"),
+                {1: persisted_note},
+            ),
+            Method(
+                "daskgd average", lambda: daskgd_run(X, y, args, "average"), {1: persisted_note}
+            ),
+        ]
+        if args.streamed:
+            methods.append(
+                Method(
+                    "daskgd sequential, streamed",
+                    lambda: daskgd_run(X, y, args, "sequential", cache=False),
+                    {1: "cache=False: chunks read from zarr on the workers every epoch"},
+                )
             )
+        methods += [
+            Method(
+                "sklearn loop, zarr reads",
+                lambda: sklearn_loop_run(read_chunk, n_chunks, args),
+                {1: "each chunk read from zarr in the loop, every epoch"},
+            ),
+            Method(
+                "sklearn loop, preloaded",
+                lambda: sklearn_loop_run(chunks.__getitem__, n_chunks, args),
+                {1: f"chunks read beforehand in {preload_seconds:.2f} s (not timed)"},
+            ),
+        ]
+        if not args.no_dask_ml:
+            methods.append(
+                Method(
+                    "dask-ml Incremental",
+                    lambda: dask_ml_run(X, y, args),
+                    {1: "reads from zarr every epoch; same block order every epoch"},
+                )
+            )
+        # Repeats outermost: every method runs once per round, so that a change in the
+        # machine's load during the run shows in every method's runs alike.
+        for repeat in range(args.repeats):
+            print(f"round {repeat + 1} of {args.repeats} (seconds for 1, 3, 10 epochs):")
+            for method in methods:
+                method.run_once()
+            rows = [row for method in methods for row in method.finish(evaluate)]
             write_results(args, rows, partial=True)
+        chunks.clear()
 
     sequential = _find(rows, "daskgd sequential", max(EPOCHS))
     loop = _find(rows, "sklearn loop, preloaded", max(EPOCHS))
