@@ -37,6 +37,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -896,6 +897,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def start_watchdog(client: Client, grace: float = 60.0) -> None:
+    """Interrupt the run when the cluster has had no worker for ``grace`` seconds.
+
+    A computation waits for workers forever; this turns lost workers (killed from
+    outside, out of memory) into an error instead of a hang.
+    """
+
+    def watch() -> None:
+        last_seen = time.monotonic()
+        while client.status == "running":
+            time.sleep(5)
+            try:
+                workers = len(client.scheduler_info()["workers"])
+            except Exception:  # noqa: BLE001 - the client is closing
+                return
+            if workers:
+                last_seen = time.monotonic()
+            elif time.monotonic() - last_seen > grace:
+                print(f"error: the cluster has had no worker for {grace:.0f} s; stopping")
+                import _thread
+
+                _thread.interrupt_main()
+                return
+
+    threading.Thread(target=watch, name="bench-watchdog", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if hasattr(sys.stdout, "reconfigure"):
@@ -927,6 +955,7 @@ def main(argv: list[str] | None = None) -> int:
         wait(list(persisted.values()))
         client.publish_dataset(**{DATASET_NAMES[key]: value for key, value in persisted.items()})
         print(f"cluster: {len(client.scheduler_info()['workers'])} workers, data persisted")
+        start_watchdog(client)
 
         print("references:", flush=True)
         start = time.perf_counter()

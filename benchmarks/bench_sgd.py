@@ -78,6 +78,7 @@ LOSSES = ("log_loss", "hinge")
 SEQUENTIAL_TARGET_RATIO = 1.2
 AVERAGE_TARGET_SPEEDUP = 1.7
 ACCURACY_TOLERANCE = 0.005  # 0.5 percentage point
+NO_WORKERS_TIMEOUT = "120s"
 
 #: The scikit-learn settings every model shares (``loss`` and ``random_state`` added per run).
 SGD_PARAMS: dict[str, Any] = {
@@ -566,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
         return np.asarray(X_store[start:stop]), np.asarray(y_store[start:stop])
 
     rows: list[dict[str, Any]] = []
+    # Should the workers die (a shared machine), fail the runs instead of waiting forever.
+    dask.config.set({"distributed.scheduler.no-workers-timeout": NO_WORKERS_TIMEOUT})
     with (
         LocalCluster(
             n_workers=2,
@@ -636,8 +639,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {repeat + 1} of {args.repeats} (seconds for 1, 3, 10 epochs):")
             for method in methods:
                 method.run_once()
-            rows = [row for method in methods for row in method.finish(evaluate)]
-            write_results(args, rows, partial=True)
+                rows = [row for entry in methods for row in entry.finish(evaluate)]
+                write_results(args, rows, partial=True)
         chunks.clear()
 
     sequential = _find(rows, "daskgd sequential", max(EPOCHS))
