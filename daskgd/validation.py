@@ -4,6 +4,8 @@ NumPy and pandas inputs go through scikit-learn's own validation in the
 estimators; this module handles what scikit-learn cannot see: dask arrays and
 dask DataFrames, which are checked on their metadata (shape, dtype, chunks)
 and reshaped lazily (column chunks merged, targets realigned to the rows of X).
+Checks of the values themselves (NaN, infinity, negative weights) are fused
+into the chunk tasks of a computation the fit runs anyway (:func:`check_blocks`).
 """
 
 from __future__ import annotations
@@ -32,14 +34,33 @@ def _as_dask_array(obj: Any, name: str) -> da.Array:
 
 
 def _check_numeric(array: da.Array, name: str) -> None:
-    kind = array.dtype.kind
+    """Reject dtypes that cannot be read as numbers without computing the data."""
+    dtype = array.dtype
+    kind = dtype.kind
+    if kind in "biuf":
+        return
     if kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {array.dtype}.")
-    if kind not in "biuf":
-        raise ValueError(
-            f"{name} has dtype {array.dtype}; daskgd needs numeric data. Encode strings or "
-            "categories first (e.g. with dask_ml.preprocessing or pandas.get_dummies)."
+        hint = (
+            f"{name}.real and {name}.imag as separate features" if name == "X" else f"{name}.real"
         )
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {dtype}. Pass real numbers, e.g. {hint}."
+        )
+    if kind == "O":
+        hint = (
+            f"convert it first, e.g. {name}.astype(float) if it holds numbers, or encode "
+            "strings and categories (dask_ml.preprocessing, pandas.get_dummies)"
+        )
+    elif kind in "US":
+        hint = "encode strings or categories first (dask_ml.preprocessing, pandas.get_dummies)"
+    elif kind in "mM":
+        hint = (
+            f"convert dates and durations to numbers first, e.g. {name}.astype('int64') "
+            "(counts of the dtype's unit)"
+        )
+    else:
+        hint = "convert it to a numeric dtype first"
+    raise ValueError(f"{name} has dtype {dtype}, but daskgd needs numeric data: {hint}.")
 
 
 def _known_chunks(array: da.Array) -> da.Array:
@@ -50,6 +71,9 @@ def _known_chunks(array: da.Array) -> da.Array:
 
 def check_dask_X(X: Any, *, name: str = "X") -> da.Array:
     """A 2-D numeric dask array, chunked along rows only, with known chunk sizes.
+
+    Only metadata is read: column chunks are merged and zero-length row chunks
+    dropped lazily (so the fit equals the fit without them).
 
     Parameters
     ----------
@@ -63,19 +87,66 @@ def check_dask_X(X: Any, *, name: str = "X") -> da.Array:
     X : dask array of shape (n_samples, n_features)
     """
     array = _known_chunks(_as_dask_array(X, name))
+    if array.ndim == 1:
+        raise ValueError(
+            f"Expected 2D array, got 1D array instead for {name} with shape {array.shape}. "
+            f"Reshape your data either using {name}.reshape(-1, 1) if it has a single "
+            f"feature or {name}.reshape(1, -1) if it contains a single sample."
+        )
     if array.ndim != 2:
         raise ValueError(
-            f"Expected 2D array, got {array.ndim}D array instead for {name} with shape "
-            f"{array.shape}. Reshape your data, e.g. X.reshape(-1, 1) for a single feature."
+            f"Found array with dim {array.ndim}, while dim <= 2 is required: {name} has "
+            f"shape {array.shape}. Reshape it to (n_samples, n_features), e.g. "
+            f"{name}.reshape({name}.shape[0], -1)."
         )
     _check_numeric(array, name)
+    if array.shape[0] == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of 1 is required."
+        )
+    if array.shape[1] == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
+        )
     if array.numblocks[1] > 1:
         array = array.rechunk({1: -1})
-    if array.shape[1] == 0:
-        raise ValueError(f"0 feature(s) (shape={array.shape}) while a minimum of 1 is required.")
-    if array.shape[0] == 0:
-        raise ValueError(f"0 sample(s) (shape={array.shape}) while a minimum of 1 is required.")
+    if 0 in array.chunks[0]:
+        array = array.rechunk({0: tuple(rows for rows in array.chunks[0] if rows)})
     return array
+
+
+def check_dask_X_predict(X: Any, n_features_in: int, estimator_name: str) -> da.Array:
+    """:func:`check_dask_X` for predictions, with the number of features seen in fit.
+
+    The returned array checks each chunk for NaN and infinity inside the tasks
+    that predict on it (see :func:`check_blocks`), so nothing is computed here.
+
+    Parameters
+    ----------
+    X : dask array or dask DataFrame of shape (n_samples, n_features)
+        Samples.
+    n_features_in : int
+        Number of features seen in fit.
+    estimator_name : str
+        For messages.
+
+    Returns
+    -------
+    X : dask array of shape (n_samples, n_features)
+    """
+    array = check_dask_X(X)
+    if array.shape[1] != n_features_in:
+        raise ValueError(
+            f"X has {array.shape[1]} features, but {estimator_name} is expecting "
+            f"{n_features_in} features as input."
+        )
+    return check_blocks(array, "X")
+
+
+def check_dask_y(y: da.Array, *, numeric: bool) -> None:
+    """Reject target dtypes the estimator cannot use (``numeric``: regression targets)."""
+    if y.dtype.kind == "c" or numeric:
+        _check_numeric(y, "y")
 
 
 def align_rows(array: Any, X: da.Array, *, name: str) -> da.Array:
@@ -109,9 +180,31 @@ def align_rows(array: Any, X: da.Array, *, name: str) -> da.Array:
 
 
 def label_counts(y: da.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted distinct values of a dask array and their counts (one pass over ``y``)."""
-    classes, counts = da.compute(*da.unique(y.ravel(), return_counts=True))
+    """The sorted distinct values of a dask array and their counts (one pass over ``y``).
+
+    The pass also checks every chunk of ``y`` for NaN and infinity.
+    """
+    classes, counts = da.compute(*da.unique(check_blocks(y, "y").ravel(), return_counts=True))
     return np.asarray(classes), np.asarray(counts)
+
+
+def check_discrete_labels(classes: np.ndarray, estimator_name: str, regressors: str) -> None:
+    """Reject a continuous target (the distinct values of ``y``, from :func:`label_counts`).
+
+    Parameters
+    ----------
+    classes : ndarray of shape (n_values,)
+        Distinct values of the target.
+    estimator_name : str
+        For messages.
+    regressors : str
+        The estimators to suggest instead, for messages.
+    """
+    if classes.dtype.kind == "f" and not np.all(np.mod(classes, 1) == 0):
+        raise ValueError(
+            f"Unknown label type: continuous. {estimator_name} needs class labels; use "
+            f"{regressors} for a continuous target."
+        )
 
 
 def encode_labels(y: da.Array, classes: np.ndarray) -> da.Array:
@@ -162,10 +255,103 @@ def as_float_column_matrix(y: da.Array) -> da.Array:
     return y[:, np.newaxis] if y.ndim == 1 else y
 
 
-def validate_sample_weight(sample_weight: da.Array) -> da.Array:
-    """Sample weights as a 1-D float64 dask array."""
-    if sample_weight.ndim != 1:
+def check_dask_sample_weight(sample_weight: Any, X: da.Array) -> da.Array:
+    """Sample weights as a 1-D float64 dask array with the row chunks of ``X``.
+
+    A scalar is one weight for every row. The returned array checks each chunk
+    for NaN, infinity and negative values inside whatever task first reads it
+    (see :func:`check_blocks`), so nothing is computed here.
+
+    Parameters
+    ----------
+    sample_weight : scalar, array-like or dask array of shape (n_samples,)
+        Non-negative weights.
+    X : dask array of shape (n_samples, n_features)
+        The data whose row chunks to follow.
+
+    Returns
+    -------
+    sample_weight : dask array of shape (n_samples,)
+    """
+    if not is_dask_collection(sample_weight) and np.ndim(sample_weight) == 0:
+        sample_weight = da.full(X.shape[0], sample_weight, chunks=X.chunks[0])
+    weight = align_rows(sample_weight, X, name="sample_weight")
+    if weight.ndim != 1:
+        raise ValueError(f"Sample weights must be 1D array or scalar, got shape {weight.shape}.")
+    _check_numeric(weight, "sample_weight")
+    return check_blocks(weight.astype(np.float64), "sample_weight", non_negative=True)
+
+
+def total_weight(sample_weight: da.Array) -> float:
+    """Sum of non-negative sample weights; raises when they are all zero (one pass over them)."""
+    (total,) = da.compute(sample_weight.sum())
+    if not total > 0:
         raise ValueError(
-            f"Sample weights must be 1D array or scalar, got shape {sample_weight.shape}."
+            "Sample weights must contain at least one non-zero number; all are 0. Give "
+            "the rows to fit on a positive weight."
         )
-    return sample_weight.astype(np.float64)
+    return float(total)
+
+
+def check_blocks(array: da.Array, name: str, *, non_negative: bool = False) -> da.Array:
+    """``array`` whose chunk tasks check their values first: no pass of their own.
+
+    Each chunk raises a ValueError naming ``name``, the chunk and the first row
+    holding NaN or infinity (or a negative value, with ``non_negative``). The
+    check runs wherever the chunk is computed: fused into the task that reads it.
+
+    Parameters
+    ----------
+    array : dask array of shape (n_samples,) or (n_samples, n_columns)
+        Row-chunked values.
+    name : str
+        Name of the argument, for messages.
+    non_negative : bool, default=False
+        Also reject negative values.
+
+    Returns
+    -------
+    checked : dask array
+        The same values, chunks and dtype.
+    """
+    if array.dtype.kind not in "fc" and not non_negative:
+        return array
+    # (``name`` is map_blocks' own keyword: the argument's name travels as ``label``.)
+    return da.map_blocks(
+        _checked_block,
+        array,
+        label=name,
+        non_negative=non_negative,
+        dtype=array.dtype,
+        meta=array._meta,
+    )
+
+
+def _checked_block(
+    block: np.ndarray, label: str, non_negative: bool, block_info: Any = None
+) -> np.ndarray:
+    values = np.asarray(block)
+    if len(values) == 0:
+        return block
+    chunk_index = int(block_info[0]["chunk-location"][0])
+    first_row = int(block_info[0]["array-location"][0][0])
+    rows = values.reshape(len(values), -1)
+    if values.dtype.kind in "fc":
+        finite_rows = np.isfinite(rows).all(axis=1)
+        if not finite_rows.all():
+            row = int(np.argmin(finite_rows))
+            raise ValueError(
+                f"Input {label} contains NaN or infinity in chunk {chunk_index} at row "
+                f"{first_row + row} (row {row} of the chunk). Remove or impute such rows "
+                "(e.g. keep the rows where da.isfinite holds, or use da.nan_to_num)."
+            )
+    if non_negative:
+        negative_rows = (rows < 0).any(axis=1)
+        if negative_rows.any():
+            row = int(np.argmax(negative_rows))
+            raise ValueError(
+                f"Negative values in data passed to `{label}`: chunk {chunk_index} at row "
+                f"{first_row + row} (row {row} of the chunk). Weights must be non-negative; "
+                "drop such rows or clip the weights at 0."
+            )
+    return block

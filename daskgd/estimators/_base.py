@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from numbers import Integral
 from typing import Any
@@ -13,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from daskgd import validation
+from daskgd.checkpoint import Checkpoint, fingerprint
 from daskgd.losses import PointwiseLoss
 from daskgd.monitoring import make_callback
 from daskgd.objective import LinearObjective
@@ -29,6 +31,10 @@ COMMON_CONSTRAINTS: dict[str, list[Any]] = {
     "cache": ["boolean", StrOptions({"auto"})],
     "verbose": ["verbose"],
     "split_every": [Interval(Integral, 2, None, closed="left"), None],
+    "retries": [Interval(Integral, 0, None, closed="left")],
+    "checkpoint": [str, os.PathLike, None],
+    "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+    "callback": [callable, None],
 }
 
 
@@ -51,6 +57,7 @@ class LinearModelBase(BaseEstimator):
             X = validation.check_dask_X(X)
             self.n_features_in_ = X.shape[1]
             y = validation.align_rows(y, X, name="y")
+            validation.check_dask_y(y, numeric=y_numeric)
             if not multi_output and y.ndim == 2:
                 if y.shape[1] != 1:
                     raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}.")
@@ -71,24 +78,19 @@ class LinearModelBase(BaseEstimator):
         if sample_weight is None:
             return None
         if is_dask:
-            weight = validation.validate_sample_weight(
-                validation.align_rows(sample_weight, X, name="sample_weight")
-            )
-            return weight
+            # Negative or non-finite weights raise from the first compute that reads them.
+            return validation.check_dask_sample_weight(sample_weight, X)
         from sklearn.utils.validation import _check_sample_weight
 
         return _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
 
     def _validate_X_predict(self, X: Any) -> tuple[Any, bool]:
-        check_is_fitted(self)
+        # coef_, not any attribute: a fit that failed may have set n_features_in_.
+        check_is_fitted(self, "coef_")
         if validation.is_dask_collection(X):
-            X = validation.check_dask_X(X)
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
-            return X, True
+            # NaN and infinity raise from the prediction's own chunk tasks.
+            name = type(self).__name__
+            return validation.check_dask_X_predict(X, self.n_features_in_, name), True
         return (
             validate_data(
                 self, X, accept_sparse=False, dtype=[np.float64, np.float32], reset=False
@@ -108,7 +110,15 @@ class LinearModelBase(BaseEstimator):
         cache = self.cache
         if cache == "auto" and self._solver_name(objective) == "normal":
             cache = False  # one pass: keeping the data would only cost memory
-        return DaskOracle(objective, X, y, sample_weight, cache=cache, split_every=self.split_every)
+        return DaskOracle(
+            objective,
+            X,
+            y,
+            sample_weight,
+            cache=cache,
+            split_every=self.split_every,
+            retries=self.retries,
+        )
 
     def _solver_name(self, objective: LinearObjective) -> str:
         return choose_solver(objective) if self.solver == "auto" else str(self.solver)
@@ -148,17 +158,27 @@ class LinearModelBase(BaseEstimator):
             intercept_l2=intercept_l2,
         )
         solver = self._solver_name(objective)
+        checkpoint, resume = self._open_checkpoint(X, y, sample_weight)
         oracle = self._make_oracle(objective, X, y, sample_weight, is_dask)
         if oracle.weight_sum <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")
         monitor = make_callback(type(self).__name__, solver, self.verbose, self._max_iter())
+        user_callback = self.callback
+
+        def callback(entry: dict[str, Any]) -> None:
+            monitor(entry)
+            if user_callback is not None:
+                user_callback(dict(entry))
+
         try:
             result: SolverResult = SOLVERS[solver](
                 oracle,
                 self._initial_coef(objective),
                 tol=self.tol,
                 max_iter=self._max_iter(),
-                callback=monitor,
+                callback=callback,
+                checkpoint=checkpoint,
+                resume=resume,
             )
         finally:
             monitor.close()
@@ -176,6 +196,22 @@ class LinearModelBase(BaseEstimator):
         self.history_ = result.history
         self._n_iter = result.n_iter
         return objective.unpack(result.coef)
+
+    def _open_checkpoint(
+        self, X: Any, y: Any, sample_weight: Any
+    ) -> tuple[Checkpoint | None, dict[str, Any] | None]:
+        """The fit's checkpoint and the state saved in it (None for a fresh fit).
+
+        Read before the data is touched, so that a mismatch is reported at once.
+        """
+        if self.checkpoint is None:
+            return None, None
+        checkpoint = Checkpoint(
+            self.checkpoint,
+            fingerprint(self, X, y, sample_weight),
+            every=self.checkpoint_every,
+        )
+        return checkpoint, checkpoint.load()
 
     def _max_iter(self) -> int:
         max_iter = getattr(self, "max_iter", None)

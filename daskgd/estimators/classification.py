@@ -33,11 +33,7 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
         else:
             check_classification_targets(y)
             classes, counts = np.unique(y, return_counts=True)
-        if classes.dtype.kind == "f" and not np.all(np.mod(classes, 1) == 0):
-            raise ValueError(
-                f"Unknown label type: continuous. {type(self).__name__} needs class labels; "
-                "use LinearRegression or Ridge for a continuous target."
-            )
+        validation.check_discrete_labels(classes, type(self).__name__, "LinearRegression or Ridge")
         if len(classes) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but the data "
@@ -173,6 +169,21 @@ class LogisticRegression(LinearClassifierBase):
         Fan-in of the tree reduction over chunks (None: 8).
     verbose : int, default=0
         Print one line per iteration when positive.
+    retries : int, default=0
+        With dask input on a distributed cluster: how many times a failed chunk task
+        (a flaky read, say) is rerun before its exception stops the fit.
+    checkpoint : str or path-like, default=None
+        File that keeps the solver's full state during the fit (written atomically
+        every ``checkpoint_every`` iterations and at the end). A fit started with an
+        existing checkpoint of the same data and parameters resumes from it and ends
+        with the same coefficients as an uninterrupted fit; one written for other
+        data or parameters is refused, naming what differs.
+    checkpoint_every : int, default=1
+        Iterations between two checkpoint writes.
+    callback : callable, default=None
+        Called after every iteration with its record (a dict with ``iteration``,
+        ``objective``, ``n_passes``, ...), after the iteration's checkpoint is
+        written; an exception it raises stops the fit.
 
     Attributes
     ----------
@@ -220,6 +231,10 @@ class LogisticRegression(LinearClassifierBase):
         cache: bool | str = "auto",
         split_every: int | None = None,
         verbose: int = 0,
+        retries: int = 0,
+        checkpoint: Any = None,
+        checkpoint_every: int = 1,
+        callback: Any = None,
     ) -> None:
         self.C = C
         self.l1_ratio = l1_ratio
@@ -232,6 +247,10 @@ class LogisticRegression(LinearClassifierBase):
         self.cache = cache
         self.split_every = split_every
         self.verbose = verbose
+        self.retries = retries
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.callback = callback
 
     def _penalty(self) -> Penalty:
         if self.l1_ratio != 0:

@@ -104,6 +104,21 @@ class LinearRegression(_LeastSquaresBase):
         Fan-in of the tree reduction over chunks (None: 8).
     verbose : int, default=0
         Print one line per iteration when positive.
+    retries : int, default=0
+        With dask input on a distributed cluster: how many times a failed chunk task
+        (a flaky read, say) is rerun before its exception stops the fit.
+    checkpoint : str or path-like, default=None
+        File that keeps the solver's full state during the fit (written atomically
+        every ``checkpoint_every`` iterations and at the end). A fit started with an
+        existing checkpoint of the same data and parameters resumes from it and ends
+        with the same coefficients as an uninterrupted fit; one written for other
+        data or parameters is refused, naming what differs.
+    checkpoint_every : int, default=1
+        Iterations between two checkpoint writes.
+    callback : callable, default=None
+        Called after every iteration with its record (a dict with ``iteration``,
+        ``objective``, ``n_passes``, ...), after the iteration's checkpoint is
+        written; an exception it raises stops the fit.
 
     Attributes
     ----------
@@ -141,6 +156,10 @@ class LinearRegression(_LeastSquaresBase):
         cache: bool | str = "auto",
         split_every: int | None = None,
         verbose: int = 0,
+        retries: int = 0,
+        checkpoint: Any = None,
+        checkpoint_every: int = 1,
+        callback: Any = None,
     ) -> None:
         self.fit_intercept = fit_intercept
         self.solver = solver
@@ -149,6 +168,10 @@ class LinearRegression(_LeastSquaresBase):
         self.cache = cache
         self.split_every = split_every
         self.verbose = verbose
+        self.retries = retries
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.callback = callback
 
     def _penalty(self) -> Penalty:
         return NoPenalty()
@@ -179,6 +202,21 @@ class Ridge(_LeastSquaresBase):
         Fan-in of the tree reduction over chunks (None: 8).
     verbose : int, default=0
         Print one line per iteration when positive.
+    retries : int, default=0
+        With dask input on a distributed cluster: how many times a failed chunk task
+        (a flaky read, say) is rerun before its exception stops the fit.
+    checkpoint : str or path-like, default=None
+        File that keeps the solver's full state during the fit (written atomically
+        every ``checkpoint_every`` iterations and at the end). A fit started with an
+        existing checkpoint of the same data and parameters resumes from it and ends
+        with the same coefficients as an uninterrupted fit; one written for other
+        data or parameters is refused, naming what differs.
+    checkpoint_every : int, default=1
+        Iterations between two checkpoint writes.
+    callback : callable, default=None
+        Called after every iteration with its record (a dict with ``iteration``,
+        ``objective``, ``n_passes``, ...), after the iteration's checkpoint is
+        written; an exception it raises stops the fit.
 
     Attributes
     ----------
@@ -218,6 +256,10 @@ class Ridge(_LeastSquaresBase):
         cache: bool | str = "auto",
         split_every: int | None = None,
         verbose: int = 0,
+        retries: int = 0,
+        checkpoint: Any = None,
+        checkpoint_every: int = 1,
+        callback: Any = None,
     ) -> None:
         self.alpha = alpha
         self.fit_intercept = fit_intercept
@@ -227,6 +269,10 @@ class Ridge(_LeastSquaresBase):
         self.cache = cache
         self.split_every = split_every
         self.verbose = verbose
+        self.retries = retries
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.callback = callback
 
     def _penalty(self) -> Penalty:
         return L2(self.alpha) if self.alpha > 0 else NoPenalty()

@@ -10,6 +10,7 @@ the rows each saw, and the average starts the next round.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from functools import partial
@@ -27,6 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from daskgd import validation
+from daskgd.checkpoint import Checkpoint, fingerprint
 from daskgd.estimators._sgd_steps import (
     BlockTrainer,
     SGDState,
@@ -60,6 +62,10 @@ OUR_CONSTRAINTS: dict[str, list[Any]] = {
     "local_epochs": [Interval(Integral, 1, None, closed="left")],
     "n_rounds": [Interval(Integral, 1, None, closed="left"), None],
     "cache": ["boolean", StrOptions({"auto"})],
+    "retries": [Interval(Integral, 0, None, closed="left")],
+    "checkpoint": [str, os.PathLike, None],
+    "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+    "callback": [callable, None],
 }
 
 
@@ -156,18 +162,26 @@ class _SGDBase(BaseEstimator):
         if validation.is_dask_collection(X) or validation.is_dask_collection(y):
             if hasattr(X, "columns"):
                 self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            elif not self._continuing and hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
             X = validation.check_dask_X(X)
+            if self._continuing and X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
             y = validation.align_rows(y, X, name="y")
+            validation.check_dask_y(y, numeric=not self._is_classifier)
             if y.ndim == 2:
                 if y.shape[1] != 1:
                     raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}.")
                 y = y[:, 0]
             if sample_weight is not None:
-                sample_weight = validation.validate_sample_weight(
-                    validation.align_rows(sample_weight, X, name="sample_weight")
-                )
-
-            return X, True, y, sample_weight
+                sample_weight = validation.check_dask_sample_weight(sample_weight, X)
+                validation.total_weight(sample_weight)  # a pass over the weights alone
+            # The chunk tasks check their rows for NaN and infinity (scikit-learn's
+            # partial_fit scans them too, but cannot name the chunk and row).
+            return validation.check_blocks(X, "X"), True, y, sample_weight
         X, y = validate_data(
             self,
             X,
@@ -178,7 +192,9 @@ class _SGDBase(BaseEstimator):
             reset=not self._continuing,
         )
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
         return X, False, y, sample_weight
 
     def _runner(self, X: Any, y: Any, sample_weight: Any, is_dask: bool) -> Any:
@@ -186,7 +202,7 @@ class _SGDBase(BaseEstimator):
             return InMemoryChunks(X, y, sample_weight)
         from daskgd.oracles.dask import DaskChunks
 
-        return DaskChunks(X, y, sample_weight, cache=self.cache)
+        return DaskChunks(X, y, sample_weight, cache=self.cache, retries=self.retries)
 
     # ---- the epoch loop ----
 
@@ -204,8 +220,8 @@ class _SGDBase(BaseEstimator):
         best_eta, best_value = ETA0_CANDIDATES[0], np.inf
         for eta0 in ETA0_CANDIDATES:
             candidate = clone(state.model).set_params(learning_rate="constant", eta0=eta0)
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
+            # np.errstate is per thread; warnings.catch_warnings is not (concurrent fits).
+            with np.errstate(all="ignore"):
                 trained = sample.chain(trainer, SGDState(candidate), [0])
             value = self._objective(trainer, trained.model, *held_out, penalty)
             if np.isfinite(value) and value < best_value:
@@ -240,8 +256,23 @@ class _SGDBase(BaseEstimator):
         classes, class_weight = self._classes(y, classes, is_dask, partial)
         early_stopping = bool(self.early_stopping) and not partial
         trainer = self._trainer(classes, self.validation_fraction if early_stopping else 0.0)
+        checkpoint, resume = None, None
+        if self.checkpoint is not None and not partial:
+            # Read before the data is touched, so that a mismatch is reported at once.
+            checkpoint = Checkpoint(
+                self.checkpoint,
+                fingerprint(self, X, y, sample_weight),
+                every=self.checkpoint_every,
+            )
+            resume = checkpoint.load()
         runner = self._runner(X, y, sample_weight, is_dask)
-        if self._continuing:
+        if resume is not None:
+            state = SGDState(resume["model"])
+            eta0 = resume["eta0"]
+            self.n_passes_ = resume["n_passes"]
+            self.n_iter_ = resume["n_iter"]
+            self.loss_curve_ = np.asarray(resume["losses"])
+        elif self._continuing:
             state = SGDState(self.sgd_)
             eta0 = self.eta0_
         else:
@@ -265,11 +296,36 @@ class _SGDBase(BaseEstimator):
         if self.strategy == "average":
             self.groups_ = getattr(runner, "groups", self.groups_)
         best_loss, best_score, no_improvement = np.inf, -np.inf, 0
-        started = time.perf_counter()
         losses = list(self.loss_curve_)
-        stopped = partial
+        stopped = False
+        rounds_done = 0
+        if resume is not None:
+            rng.bit_generator.state = resume["rng"]
+            # The groups are part of the math of averaging: keep those of the first run.
+            self.groups_ = resume["groups"]
+            best_loss, best_score = resume["best_loss"], resume["best_score"]
+            no_improvement, stopped = resume["no_improvement"], resume["stopped"]
+            losses, rounds_done = list(resume["losses"]), resume["rounds_done"]
+
+        def snapshot() -> dict[str, Any]:
+            return {
+                "model": state.model,
+                "eta0": eta0,
+                "rng": rng.bit_generator.state,
+                "groups": self.groups_,
+                "rounds_done": rounds_done,
+                "n_iter": self.n_iter_,
+                "n_passes": self.n_passes_,
+                "losses": list(losses),
+                "best_loss": best_loss,
+                "best_score": best_score,
+                "no_improvement": no_improvement,
+                "stopped": stopped,
+            }
+
+        started = time.perf_counter()
         try:
-            for _ in range(n_rounds):
+            while not stopped and rounds_done < n_rounds:
                 state = state.reset_totals()
                 if self.strategy == "average" and not partial:
                     state = runner.average_round(
@@ -283,41 +339,45 @@ class _SGDBase(BaseEstimator):
                     state = runner.chain(trainer, state, [int(i) for i in order])
                     self.n_passes_ += 1
                 self.n_iter_ += 1
+                rounds_done += 1
                 mean_loss = state.loss_sum / max(state.weight_sum, np.finfo(float).tiny)
                 objective = mean_loss + penalty.value(np.atleast_2d(state.model.coef_).T)
                 losses.append(objective)
-                monitor(
-                    {
-                        "iteration": self.n_iter_,
-                        "objective": objective,
-                        "grad_norm": float("nan"),
-                        "n_passes": self.n_passes_,
-                        "seconds": time.perf_counter() - started,
-                    }
-                )
-                if partial or self.tol is None:
-                    continue
-                if early_stopping:
-                    totals = runner.map_reduce(partial_score(trainer, state.model), sum_dicts)
-                    self.n_passes_ += 1
-                    score = validation_score(totals, self._is_classifier)
-                    improved = score > best_score + self.tol
-                    best_score = max(best_score, score)
-                else:
-                    improved = mean_loss < best_loss - self.tol
-                    best_loss = min(best_loss, mean_loss)
-                no_improvement = 0 if improved else no_improvement + 1
-                if no_improvement >= self.n_iter_no_change:
-                    learning_rate = state.model.learning_rate
-                    if learning_rate == "adaptive" and state.model.eta0 > MIN_ADAPTIVE_ETA:
-                        state.model.eta0 /= 5.0
-                        no_improvement = 0
+                if not (partial or self.tol is None):
+                    if early_stopping:
+                        totals = runner.map_reduce(partial_score(trainer, state.model), sum_dicts)
+                        self.n_passes_ += 1
+                        score = validation_score(totals, self._is_classifier)
+                        improved = score > best_score + self.tol
+                        best_score = max(best_score, score)
                     else:
-                        stopped = True
-                        break
+                        improved = mean_loss < best_loss - self.tol
+                        best_loss = min(best_loss, mean_loss)
+                    no_improvement = 0 if improved else no_improvement + 1
+                    if no_improvement >= self.n_iter_no_change:
+                        learning_rate = state.model.learning_rate
+                        if learning_rate == "adaptive" and state.model.eta0 > MIN_ADAPTIVE_ETA:
+                            state.model.eta0 /= 5.0
+                            no_improvement = 0
+                        else:
+                            stopped = True
+                if checkpoint is not None and (
+                    checkpoint.due(rounds_done) or stopped or rounds_done == n_rounds
+                ):
+                    checkpoint.save(snapshot())
+                record = {
+                    "iteration": self.n_iter_,
+                    "objective": objective,
+                    "grad_norm": float("nan"),
+                    "n_passes": self.n_passes_,
+                    "seconds": time.perf_counter() - started,
+                }
+                monitor(record)
+                if self.callback is not None and not partial:
+                    self.callback(dict(record))
         finally:
             monitor.close()
-        if not stopped and self.tol is not None:
+        if not (stopped or partial) and self.tol is not None:
             warnings.warn(
                 f"Maximum number of iteration reached before convergence ({n_rounds} "
                 f"{'rounds' if self.strategy == 'average' else 'epochs'}). Consider increasing "
@@ -361,12 +421,7 @@ class _SGDBase(BaseEstimator):
     def _decision_blocks(self, X: Any, method: str) -> Any:
         check_is_fitted(self, "sgd_")
         if validation.is_dask_collection(X):
-            X = validation.check_dask_X(X)
-            if X.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
+            X = validation.check_dask_X_predict(X, self.n_features_in_, type(self).__name__)
             from daskgd.oracles.dask import map_row_blocks
 
             function = getattr(self.sgd_, method)
@@ -457,7 +512,23 @@ SHARED_DOC_PARAMETERS = """
     n_rounds : int, default=None
         Averaging rounds (None: ``max_iter // local_epochs``).
     cache : bool or "auto", default="auto"
-        Keep dask data in worker memory between epochs (``"auto"``: when it fits)."""
+        Keep dask data in worker memory between epochs (``"auto"``: when it fits).
+    retries : int, default=0
+        With dask input on a distributed cluster: how many times a failed chunk task
+        (a flaky read, say) is rerun before its exception stops the fit.
+    checkpoint : str or path-like, default=None
+        File that keeps the fit's full state (model, step counter, random generator,
+        epoch, stopping counters), written atomically every ``checkpoint_every``
+        epochs (or rounds) and at the end. A fit started with an existing checkpoint
+        of the same data and parameters resumes from it and ends with the same
+        coefficients as an uninterrupted fit; one written for other data or
+        parameters is refused, naming what differs. ``partial_fit`` ignores it.
+    checkpoint_every : int, default=1
+        Epochs (or rounds) between two checkpoint writes.
+    callback : callable, default=None
+        Called after every epoch (or round) with its record (a dict with
+        ``iteration``, ``objective``, ``n_passes``, ...), after the checkpoint is
+        written; an exception it raises stops the fit."""
 
 SHARED_DOC_ATTRIBUTES = """
     n_iter_ : int
@@ -531,6 +602,10 @@ class SGDRegressor(RegressorMixin, _SGDBase):
         local_epochs: int = 1,
         n_rounds: int | None = None,
         cache: bool | str = "auto",
+        retries: int = 0,
+        checkpoint: Any = None,
+        checkpoint_every: int = 1,
+        callback: Any = None,
     ) -> None:
         self.loss = loss
         self.penalty = penalty
@@ -555,6 +630,10 @@ class SGDRegressor(RegressorMixin, _SGDBase):
         self.local_epochs = local_epochs
         self.n_rounds = n_rounds
         self.cache = cache
+        self.retries = retries
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.callback = callback
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> SGDRegressor:
         """One pass of SGD over the chunks of ``X``, in order, continuing the current model.
@@ -580,7 +659,7 @@ class SGDRegressor(RegressorMixin, _SGDBase):
     def _chunks(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, bool, Any, Any]:
         X, is_dask, y, sample_weight = super()._chunks(X, y, sample_weight)
         if is_dask:
-            return X, is_dask, y.astype(np.float64), sample_weight
+            return X, is_dask, validation.check_blocks(y.astype(np.float64), "y"), sample_weight
         return X, is_dask, np.asarray(y, dtype=np.float64), sample_weight
 
 
@@ -648,6 +727,10 @@ class SGDClassifier(ClassifierMixin, _SGDBase):
         local_epochs: int = 1,
         n_rounds: int | None = None,
         cache: bool | str = "auto",
+        retries: int = 0,
+        checkpoint: Any = None,
+        checkpoint_every: int = 1,
+        callback: Any = None,
     ) -> None:
         self.loss = loss
         self.penalty = penalty
@@ -674,6 +757,10 @@ class SGDClassifier(ClassifierMixin, _SGDBase):
         self.local_epochs = local_epochs
         self.n_rounds = n_rounds
         self.cache = cache
+        self.retries = retries
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.callback = callback
 
     def _classes(self, y: Any, classes: Any, is_dask: bool, partial: bool) -> tuple[Any, Any]:
         if self._continuing and hasattr(self, "classes_"):
@@ -682,6 +769,7 @@ class SGDClassifier(ClassifierMixin, _SGDBase):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if is_dask:
             found, counts = validation.label_counts(y)
+            validation.check_discrete_labels(found, type(self).__name__, "SGDRegressor")
         else:
             check_classification_targets(y)
             found, counts = np.unique(y, return_counts=True)

@@ -62,6 +62,21 @@ class LinearSVC(LinearClassifierBase):
         Keep dask data in worker memory between passes (``"auto"``: when it fits).
     split_every : int, default=None
         Fan-in of the tree reduction over chunks (None: 8).
+    retries : int, default=0
+        With dask input on a distributed cluster: how many times a failed chunk task
+        (a flaky read, say) is rerun before its exception stops the fit.
+    checkpoint : str or path-like, default=None
+        File that keeps the solver's full state during the fit (written atomically
+        every ``checkpoint_every`` iterations and at the end). A fit started with an
+        existing checkpoint of the same data and parameters resumes from it and ends
+        with the same coefficients as an uninterrupted fit; one written for other
+        data or parameters is refused, naming what differs.
+    checkpoint_every : int, default=1
+        Iterations between two checkpoint writes.
+    callback : callable, default=None
+        Called after every iteration with its record (a dict with ``iteration``,
+        ``objective``, ``n_passes``, ...), after the iteration's checkpoint is
+        written; an exception it raises stops the fit.
 
     Attributes
     ----------
@@ -117,6 +132,10 @@ class LinearSVC(LinearClassifierBase):
         solver: str = "auto",
         cache: bool | str = "auto",
         split_every: int | None = None,
+        retries: int = 0,
+        checkpoint: Any = None,
+        checkpoint_every: int = 1,
+        callback: Any = None,
     ) -> None:
         self.penalty = penalty
         self.loss = loss
@@ -128,6 +147,10 @@ class LinearSVC(LinearClassifierBase):
         self.intercept_scaling = intercept_scaling
         self.class_weight = class_weight
         self.verbose = verbose
+        self.retries = retries
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.callback = callback
         self.random_state = random_state
         self.max_iter = max_iter
         self.solver = solver

@@ -34,6 +34,8 @@ from daskgd.oracles._base import Oracle
 #: and still be persisted; the rest is for the tasks' intermediates.
 PERSIST_MEMORY_FRACTION = 0.5
 DEFAULT_SPLIT_EVERY = 8
+#: Key prefixes of the per-chunk tasks of a fit, whose second key element is the chunk.
+CHUNK_TASK_PREFIXES = ("daskgd-grad", "daskgd-loss-grad-hess", "daskgd-gram", "daskgd-score")
 
 
 def _active_client() -> Any | None:
@@ -68,6 +70,91 @@ def available_memory() -> int:
                 )
             )
     return int(psutil.virtual_memory().available)
+
+
+class ChunkFailedError(RuntimeError):
+    """A chunk's task killed every worker that ran it; the fit stopped.
+
+    Attributes
+    ----------
+    chunk : int or None
+        Row chunk the task belongs to, when it could be told from the task's key.
+    key : object
+        The task's key.
+    """
+
+    def __init__(self, message: str, chunk: int | None, key: Any) -> None:
+        super().__init__(message)
+        self.chunk = chunk
+        self.key = key
+
+
+def _chunk_of_key(key: Any, array_names: dict[str, str]) -> tuple[str, int] | None:
+    """``(array, row chunk)`` of a task key of the data or of a chunk task, if it is one."""
+    if not (isinstance(key, tuple) and len(key) >= 2 and isinstance(key[1], int)):
+        return None
+    name = str(key[0])
+    if name in array_names:
+        return array_names[name], int(key[1])
+    if name.startswith(CHUNK_TASK_PREFIXES):
+        return "the data", int(key[1])
+    return None
+
+
+def input_names(arrays: Sequence[da.Array], labels: Sequence[str]) -> dict[str, str]:
+    """Name of every layer of the arrays' graphs -> how to call a chunk of it in an error.
+
+    The arrays themselves are called by their labels (``"X"``); the layers they are
+    computed from (a loader, a conversion) by their name and the array they feed.
+    """
+    names: dict[str, str] = {}
+    for array, label in zip(arrays, labels, strict=False):
+        for layer in getattr(array.__dask_graph__(), "layers", {}):
+            names.setdefault(str(layer), f"{layer!r} (an input of {label})")
+    for array, label in zip(arrays, labels, strict=False):
+        names[array.name] = label
+    return names
+
+
+def compute(
+    *collections: Any, retries: int = 0, array_names: dict[str, str] | None = None
+) -> tuple[Any, ...]:
+    """``dask.compute``, with ``retries`` for failed tasks and a named error for killed workers.
+
+    Parameters
+    ----------
+    *collections : dask collections
+        What to compute, in one graph.
+    retries : int, default=0
+        How many times a distributed scheduler reruns a task that raised before the
+        task's exception reaches the caller (ignored without a distributed client).
+    array_names : dict, optional
+        Dask name of each input array -> the name the user knows it by (``"X"``), to
+        name the chunk whose task killed the workers.
+
+    Returns
+    -------
+    results : tuple
+        The computed values.
+    """
+    kwargs = {"retries": retries} if retries and _active_client() is not None else {}
+    try:
+        return tuple(dask.compute(*collections, **kwargs))
+    except Exception as error:
+        if type(error).__name__ != "KilledWorker":
+            raise
+        key = getattr(error, "task", None)
+        where = _chunk_of_key(key, array_names or {})
+        subject = f"Chunk {where[1]} of {where[0]}" if where else f"Task {key!r}"
+        allowed = dask.config.get("distributed.scheduler.allowed-failures", 3)
+        raise ChunkFailedError(
+            f"{subject} killed every worker that processed it ({allowed + 1} workers; task "
+            f"{key!r}); the fit stopped. Check that chunk's data and loader (a segfault or "
+            "running out of memory kills a worker), or raise "
+            "distributed.scheduler.allowed-failures.",
+            None if where is None else where[1],
+            key,
+        ) from error
 
 
 def should_persist(nbytes: int, cache: bool | str) -> bool:
@@ -141,6 +228,8 @@ class ChunkedData:
     placement : sequence of str, optional
         A worker address per chunk: where to keep that chunk when persisting
         (so that a chain of tasks over a group of chunks never moves data).
+    retries : int, default=0
+        Reruns of a failed task before its exception reaches the fit (see :func:`compute`).
     """
 
     def __init__(
@@ -151,13 +240,17 @@ class ChunkedData:
         *,
         cache: bool | str = "auto",
         placement: Sequence[str] = (),
+        retries: int = 0,
     ) -> None:
         arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
+        self.retries = retries
+        self.array_names = input_names(arrays, ("X", "y", "sample_weight"))
         self.persisted = should_persist(sum(int(a.nbytes) for a in arrays), cache)
+        persist_kwargs = {"retries": retries} if retries and _active_client() else {}
         if self.persisted and placement:
-            arrays = _persist_placed(arrays, placement)
+            arrays = _persist_placed(arrays, placement, **persist_kwargs)
         elif self.persisted:
-            arrays = list(dask.persist(*arrays))
+            arrays = list(dask.persist(*arrays, **persist_kwargs))
         self.X = arrays[0]
         self.y = arrays[1]
         self.sample_weight = arrays[2] if sample_weight is not None else None
@@ -181,11 +274,17 @@ class ChunkedData:
         """Sum of the sample weights (the number of rows when unweighted)."""
         if self.sample_weight is None:
             return float(self.X.shape[0])
-        (total,) = dask.compute(self.sample_weight.sum())
+        (total,) = self.compute(self.sample_weight.sum())
         return float(total)
 
+    def compute(self, *collections: Any) -> tuple[Any, ...]:
+        """:func:`compute` with this data's ``retries`` and array names."""
+        return compute(*collections, retries=self.retries, array_names=self.array_names)
 
-def _persist_placed(arrays: list[da.Array], placement: Sequence[str]) -> list[da.Array]:
+
+def _persist_placed(
+    arrays: list[da.Array], placement: Sequence[str], **persist_kwargs: Any
+) -> list[da.Array]:
     """Persist row chunk ``i`` of every array on worker ``placement[i]``."""
     placed = []
     for array in arrays:
@@ -195,7 +294,7 @@ def _persist_placed(arrays: list[da.Array], placement: Sequence[str]) -> list[da
             with dask.annotate(workers=[worker], allow_other_workers=True):
                 copies.append(delayed(_identity, pure=True)(block))
         placed.append(copies)
-    persisted = dask.persist(*[copy for copies in placed for copy in copies])
+    persisted = dask.persist(*[copy for copies in placed for copy in copies], **persist_kwargs)
     result, start = [], 0
     for array, copies in zip(arrays, placed, strict=True):
         blocks = persisted[start : start + len(copies)]
@@ -234,6 +333,8 @@ class DaskOracle(Oracle):
         Keep the data in (worker) memory between passes (see :class:`ChunkedData`).
     split_every : int, default=8
         Fan-in of the tree reduction.
+    retries : int, default=0
+        Reruns of a failed task before its exception reaches the fit (see :func:`compute`).
     """
 
     def __init__(
@@ -245,10 +346,11 @@ class DaskOracle(Oracle):
         *,
         cache: bool | str = "auto",
         split_every: int | None = None,
+        retries: int = 0,
     ) -> None:
         super().__init__(objective)
         self.split_every = max(2, split_every or DEFAULT_SPLIT_EVERY)
-        self.data = ChunkedData(X, y, sample_weight, cache=cache)
+        self.data = ChunkedData(X, y, sample_weight, cache=cache, retries=retries)
         self.persisted = self.data.persisted
         self._weight_sum = self.data.weight_sum()
         # The first pass also checks every chunk for NaN and infinity (no pass of its own).
@@ -286,7 +388,7 @@ class DaskOracle(Oracle):
         return tree_reduce(parts, _combine(kind), f"daskgd-reduce-{token}", self.split_every)
 
     def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
-        (total,) = dask.compute(self.graph(kind, coef))
+        (total,) = self.data.compute(self.graph(kind, coef))
         self.checked = True
         return dict(total)
 
@@ -411,6 +513,8 @@ class DaskChunks:
         Keep the data in worker memory between passes (see :class:`ChunkedData`).
     n_groups : int, optional
         Number of chunk groups for map-reduce rounds (default: one per worker).
+    retries : int, default=0
+        Reruns of a failed task before its exception reaches the fit (see :func:`compute`).
     """
 
     def __init__(
@@ -421,6 +525,7 @@ class DaskChunks:
         *,
         cache: bool | str = "auto",
         n_groups: int | None = None,
+        retries: int = 0,
     ) -> None:
         self.workers = worker_addresses()
         chunk_rows = [int(n) for n in X.chunks[0]]
@@ -435,7 +540,9 @@ class DaskChunks:
                 for index in group
             }
             placement = [worker_of_group[i] for i in range(len(chunk_rows))]
-        self.data = ChunkedData(X, y, sample_weight, cache=cache, placement=placement)
+        self.data = ChunkedData(
+            X, y, sample_weight, cache=cache, placement=placement, retries=retries
+        )
         self.persisted = self.data.persisted
         self.chunk_rows = self.data.chunk_rows
 
@@ -446,7 +553,9 @@ class DaskChunks:
 
     def chain(self, step: Callable[..., Any], state: Any, order: Sequence[int]) -> Any:
         """``state = step(state, index, *block)`` over the chunks in ``order``, on the workers."""
-        (result,) = dask.compute(chain_graph(self.data, step, state, order, "daskgd-sgd-chunk"))
+        (result,) = self.data.compute(
+            chain_graph(self.data, step, state, order, "daskgd-sgd-chunk")
+        )
         return result
 
     def average_round(
@@ -466,12 +575,12 @@ class DaskChunks:
         graph = averaging_graph(
             self.data, step, state, groups, local_epochs, average, "daskgd-sgd-local", workers
         )
-        (result,) = dask.compute(graph)
+        (result,) = self.data.compute(graph)
         return result
 
     def map_reduce(self, block_function: Callable[..., Any], combine: Callable[..., Any]) -> Any:
         """``combine`` of ``block_function(index, *block)`` over every chunk, as a tree."""
-        (result,) = dask.compute(
+        (result,) = self.data.compute(
             map_reduce_graph(self.data, block_function, combine, "daskgd-score")
         )
         return result
@@ -482,7 +591,7 @@ class DaskChunks:
         parts = [self.data.X[:stop], self.data.y[:stop]]
         if self.data.sample_weight is not None:
             parts.append(self.data.sample_weight[:stop])
-        values = dask.compute(*parts)
+        values = self.data.compute(*parts)
         return values[0], values[1], values[2] if len(values) > 2 else None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -13,6 +13,16 @@ from daskgd.objective import FloatArray
 from daskgd.oracles._base import Oracle
 
 Callback = Callable[[dict[str, Any]], None]
+
+
+class Checkpointer(Protocol):
+    """Where a solver writes its state (see :class:`daskgd.checkpoint.Checkpoint`)."""
+
+    def due(self, iteration: int) -> bool:
+        """Whether the state after ``iteration`` should be written."""
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``state``."""
 
 
 @dataclass
@@ -42,18 +52,47 @@ class SolverResult:
 
 
 class IterationRecorder:
-    """Keeps the structured history of a run and forwards each record to a callback."""
+    """Keeps the structured history of a run, writes checkpoints, and calls the callback.
 
-    def __init__(self, oracle: Oracle, callback: Callback | None) -> None:
+    Parameters
+    ----------
+    oracle : Oracle
+        The oracle of the run (its pass counter goes into each record).
+    callback : callable or None
+        Called with each iteration's record, after the iteration's checkpoint is written.
+    checkpoint : Checkpoint or None
+        Where to write the solver's state (see :class:`daskgd.checkpoint.Checkpoint`).
+    resume : dict or None
+        A state written by an earlier run: its history and pass count are taken over.
+    """
+
+    def __init__(
+        self,
+        oracle: Oracle,
+        callback: Callback | None,
+        checkpoint: Checkpointer | None = None,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
         self.oracle = oracle
         self.callback = callback
+        self.checkpoint = checkpoint
         self.history: list[dict[str, Any]] = []
         self._start = time.perf_counter()
+        if resume is not None:
+            self.history = [dict(entry) for entry in resume["history"]]
+            oracle.n_passes = int(resume["n_passes"])
+            if self.history:
+                self._start -= float(self.history[-1]["seconds"])
 
     def record(
-        self, iteration: int, objective: float, grad: FloatArray, step_size: float | None
+        self,
+        iteration: int,
+        objective: float,
+        grad: FloatArray,
+        step_size: float | None,
+        state: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
-        """Store one iteration's diagnostics."""
+        """Store one iteration's diagnostics; checkpoint ``state()`` when due; call back."""
         entry = {
             "iteration": iteration,
             "objective": float(objective),
@@ -63,5 +102,16 @@ class IterationRecorder:
             "seconds": time.perf_counter() - self._start,
         }
         self.history.append(entry)
+        if state is not None and self.checkpoint is not None and self.checkpoint.due(iteration):
+            self.save(state)
         if self.callback is not None:
             self.callback(entry)
+
+    def save(self, state: Callable[[], dict[str, Any]]) -> None:
+        """Write ``state()`` with the history and pass count to the checkpoint, if any."""
+        if self.checkpoint is None:
+            return
+        snapshot = dict(state())
+        snapshot.update(history=[dict(entry) for entry in self.history])
+        snapshot.update(n_passes=self.oracle.n_passes)
+        self.checkpoint.save(snapshot)

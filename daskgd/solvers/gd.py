@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from daskgd.checkpoint import copy_state
 from daskgd.objective import FloatArray
 from daskgd.oracles._base import Oracle
-from daskgd.solvers._result import Callback, IterationRecorder, SolverResult
+from daskgd.solvers._result import Callback, Checkpointer, IterationRecorder, SolverResult
 
 STEP_GROWTH = 1.25  # lets the Lipschitz estimate shrink again after a cautious phase
 
@@ -58,6 +60,8 @@ def solve_gd(
     max_iter: int = 1000,
     callback: Callback | None = None,
     accelerated: bool = True,
+    checkpoint: Checkpointer | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> SolverResult:
     """Minimise ``f + g`` (``f`` smooth, ``g`` with a prox) by FISTA-style gradient steps.
 
@@ -82,19 +86,54 @@ def solve_gd(
         Called with each iteration's record.
     accelerated : bool, default=True
         Use Nesterov momentum; plain proximal gradient descent otherwise.
+    checkpoint : Checkpointer, optional
+        Receives the state (iterate, extrapolated point, their values and gradients,
+        Lipschitz estimate, momentum, iteration) after every due iteration and at the end.
+    resume : dict, optional
+        A state written to a checkpoint by an earlier run: go on from it.
 
     Returns
     -------
     result : SolverResult
     """
-    recorder = IterationRecorder(oracle, callback)
+    recorder = IterationRecorder(oracle, callback, checkpoint, resume)
     smooth = oracle.objective.penalty.is_smooth
-    coef: FloatArray = np.asarray(coef0, dtype=np.float64).copy()
-    value, grad = oracle.value_and_grad(coef)
-    lipschitz = initial_lipschitz(oracle, coef, grad)
-    point, point_value, point_grad = coef, value, grad
-    momentum = 1.0
-    for iteration in range(1, max_iter + 1):
+    if resume is None:
+        coef: FloatArray = np.asarray(coef0, dtype=np.float64).copy()
+        value, grad = oracle.value_and_grad(coef)
+        lipschitz = initial_lipschitz(oracle, coef, grad)
+        point, point_value, point_grad = coef, value, grad
+        momentum = 1.0
+        done = 0
+    else:
+        coef, value, grad = resume["coef"], resume["value"], resume["grad"]
+        point, point_value, point_grad = (
+            resume["point"],
+            resume["point_value"],
+            resume["point_grad"],
+        )
+        lipschitz, momentum, done = resume["lipschitz"], resume["momentum"], resume["iteration"]
+        if resume.get("converged"):
+            return SolverResult(coef, done, True, recorder.history, "gradient below tol")
+
+    def state() -> dict[str, Any]:
+        return copy_state(
+            {
+                "iteration": done,
+                "coef": coef,
+                "value": value,
+                "grad": grad,
+                "point": point,
+                "point_value": point_value,
+                "point_grad": point_grad,
+                "lipschitz": lipschitz,
+                "momentum": momentum,
+                "converged": converged,
+            }
+        )
+
+    converged = False
+    for iteration in range(done + 1, max_iter + 1):
         while True:
             candidate = oracle.prox(point - point_grad / lipschitz, 1.0 / lipschitz)
             candidate_value, candidate_grad = oracle.value_and_grad(candidate)
@@ -110,19 +149,26 @@ def solve_gd(
                 break
             lipschitz *= 2.0
         optimality = candidate_grad if smooth else lipschitz * (point - candidate)
-        recorder.record(iteration, candidate_value, optimality, 1.0 / lipschitz)
+        step_size = 1.0 / lipschitz
         previous = coef
         restarted = candidate_value > value
         coef, value, grad = candidate, candidate_value, candidate_grad
-        if np.max(np.abs(optimality), initial=0.0) <= tol:
+        done = iteration
+        converged = bool(np.max(np.abs(optimality), initial=0.0) <= tol)
+        if not converged:
+            # The next extrapolated point, so that the state recorded below is complete.
+            if accelerated and not restarted:
+                next_momentum = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * momentum**2))
+                point = coef + ((momentum - 1.0) / next_momentum) * (coef - previous)
+                momentum = next_momentum
+                point_value, point_grad = oracle.value_and_grad(point)
+            else:
+                momentum = 1.0
+                point, point_value, point_grad = coef, value, grad
+            lipschitz /= STEP_GROWTH
+        recorder.record(iteration, value, optimality, step_size, state)
+        if converged:
+            recorder.save(state)
             return SolverResult(coef, iteration, True, recorder.history, "gradient below tol")
-        if accelerated and not restarted:
-            next_momentum = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * momentum**2))
-            point = coef + ((momentum - 1.0) / next_momentum) * (coef - previous)
-            momentum = next_momentum
-            point_value, point_grad = oracle.value_and_grad(point)
-        else:
-            momentum = 1.0
-            point, point_value, point_grad = coef, value, grad
-        lipschitz /= STEP_GROWTH
-    return SolverResult(coef, max_iter, False, recorder.history, "max_iter reached")
+    recorder.save(state)
+    return SolverResult(coef, max(done, max_iter), False, recorder.history, "max_iter reached")

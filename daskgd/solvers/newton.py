@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.linalg
 
+from daskgd.checkpoint import copy_state
 from daskgd.objective import FloatArray
 from daskgd.oracles._base import Oracle
 from daskgd.solvers._requirements import require_smooth
-from daskgd.solvers._result import Callback, IterationRecorder, SolverResult
+from daskgd.solvers._result import Callback, Checkpointer, IterationRecorder, SolverResult
 
 ARMIJO_SLOPE = 1e-4
 MAX_HALVINGS = 30
@@ -30,6 +33,8 @@ def solve_newton(
     tol: float = 1e-4,
     max_iter: int = 100,
     callback: Callback | None = None,
+    checkpoint: Checkpointer | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> SolverResult:
     """Minimise a smooth objective by damped Newton steps.
 
@@ -52,18 +57,35 @@ def solve_newton(
         Maximum number of Newton steps.
     callback : callable, optional
         Called with each iteration's record.
+    checkpoint : Checkpointer, optional
+        Receives the state (``coef``, its value, gradient and Hessian, the iteration)
+        after every due iteration and at the end.
+    resume : dict, optional
+        A state written to a checkpoint by an earlier run: go on from it.
 
     Returns
     -------
     result : SolverResult
     """
     require_smooth(oracle.objective, "newton")
-    recorder = IterationRecorder(oracle, callback)
-    coef = np.asarray(coef0, dtype=np.float64).copy()
-    value, grad, hess = oracle.value_grad_hessian(coef)
+    recorder = IterationRecorder(oracle, callback, checkpoint, resume)
+    if resume is None:
+        coef = np.asarray(coef0, dtype=np.float64).copy()
+        value, grad, hess = oracle.value_grad_hessian(coef)
+        done = 0
+    else:
+        coef, value, grad, hess = (resume[name] for name in ("coef", "value", "grad", "hess"))
+        done = int(resume["iteration"])
+
+    def state() -> dict[str, Any]:
+        return copy_state(
+            {"iteration": done, "coef": coef, "value": value, "grad": grad, "hess": hess}
+        )
+
     eps = np.finfo(float).eps
-    for iteration in range(1, max_iter + 1):
+    for iteration in range(done + 1, max_iter + 1):
         if np.max(np.abs(grad), initial=0.0) <= tol:
+            recorder.save(state)
             return SolverResult(coef, iteration - 1, True, recorder.history, "gradient below tol")
         direction = newton_direction(hess, grad)
         slope = float(grad @ direction)
@@ -85,6 +107,8 @@ def solve_newton(
                 coef, iteration - 1, False, recorder.history, "line search failed to decrease"
             )
         coef, value, grad, hess = trial, trial_value, trial_grad, trial_hess
-        recorder.record(iteration, value, grad, step)
+        done = iteration
+        recorder.record(iteration, value, grad, step, state)
+    recorder.save(state)
     converged = bool(np.max(np.abs(grad), initial=0.0) <= tol)
-    return SolverResult(coef, max_iter, converged, recorder.history, "max_iter reached")
+    return SolverResult(coef, max(done, max_iter), converged, recorder.history, "max_iter reached")

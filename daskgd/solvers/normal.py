@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.linalg
 
@@ -19,6 +21,8 @@ def solve_normal(
     tol: float = 0.0,
     max_iter: int = 1,
     callback: Callback | None = None,
+    checkpoint: Any = None,
+    resume: Any = None,
 ) -> SolverResult:
     """Solve ``min 1/S (1/2 ||y - Xw - b||_s^2 + strength/2 ||w||^2)`` exactly.
 
@@ -42,6 +46,10 @@ def solve_normal(
         Ignored.
     callback : callable, optional
         Called once with the record of the solve.
+    checkpoint : object, optional
+        Ignored: one pass leaves nothing to resume.
+    resume : object, optional
+        Ignored.
 
     Returns
     -------
