@@ -17,12 +17,14 @@ leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 
 MAGIC = b"DASKGD-CHECKPOINT\n"
@@ -50,7 +52,10 @@ def describe_array(array: Any) -> dict[str, Any] | None:
     Returns
     -------
     description : dict or None
-        ``{"shape", "dtype", "chunks"}``; None for None.
+        ``{"shape", "dtype", "chunks", "contents"}``; None for None. ``contents`` is
+        the dask name of a dask array (a token of its graph: the same file read the
+        same way gets the same name in any process) and a hash of the values of
+        an in-memory array.
     """
     if array is None:
         return None
@@ -60,14 +65,50 @@ def describe_array(array: Any) -> dict[str, Any] | None:
     else:
         chunk_rows = None
     shape = getattr(array, "shape", None)
+    if hasattr(array, "__dask_graph__"):
+        contents = str(array.name)
+    else:
+        contents = joblib.hash(np.asarray(array))
     return {
         "shape": None if shape is None else [int(n) for n in shape],
         "dtype": str(getattr(array, "dtype", type(array).__name__)),
         "chunks": chunk_rows,
+        "contents": contents,
     }
 
 
-def fingerprint(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[str, Any]:
+def describe_parameter(value: Any) -> str:
+    """A hyperparameter as a string that is equal exactly when the values are equivalent.
+
+    Numbers compare by value (``1`` and ``1.0`` agree), dicts whatever their key
+    order, random generators by their state, callables by their qualified name.
+
+    Parameters
+    ----------
+    value : object
+        A hyperparameter.
+
+    Returns
+    -------
+    description : str
+    """
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, str):
+        return repr(value)
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    if isinstance(value, dict):
+        items = sorted((describe_parameter(k), describe_parameter(v)) for k, v in value.items())
+        return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    if isinstance(value, (np.random.RandomState, np.random.Generator)):
+        return f"{type(value).__name__}(state {joblib.hash(value)})"
+    if callable(value):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+    return repr(value)
+
+
+def fingerprint(
+    estimator: Any, X: Any, y: Any, sample_weight: Any, start: Any = None
+) -> dict[str, Any]:
     """What a checkpoint must match to be resumed: estimator, hyperparameters, data layout.
 
     Parameters
@@ -76,15 +117,18 @@ def fingerprint(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[str,
         The estimator being fitted.
     X, y, sample_weight : array-like
         The validated inputs of the fit.
+    start : object, optional
+        What the fit starts from besides the data (a warm start's model): hashed.
 
     Returns
     -------
     fingerprint : dict
-        JSON-compatible: ``estimator``, ``parameters`` (``repr`` of each parameter
-        except those in :data:`RUN_PARAMETERS`) and ``data``.
+        JSON-compatible: ``estimator``, ``parameters`` (:func:`describe_parameter`
+        of each parameter except those in :data:`RUN_PARAMETERS`), ``data`` and
+        ``start``.
     """
     parameters = {
-        name: repr(value)
+        name: describe_parameter(value)
         for name, value in sorted(estimator.get_params(deep=False).items())
         if name not in RUN_PARAMETERS
     }
@@ -96,6 +140,7 @@ def fingerprint(estimator: Any, X: Any, y: Any, sample_weight: Any) -> dict[str,
             "y": describe_array(y),
             "sample_weight": describe_array(sample_weight),
         },
+        "start": None if start is None else joblib.hash(start),
     }
 
 
@@ -120,6 +165,15 @@ def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
         for part in ("shape", "dtype", "chunks"):
             if then.get(part) != now.get(part):
                 differences.append(f"{name} {part}: {then.get(part)} then, {now.get(part)} now")
+        if all(then.get(part) == now.get(part) for part in ("shape", "dtype", "chunks")) and (
+            then.get("contents") != now.get("contents")
+        ):
+            differences.append(
+                f"{name} contents differ (other values of the same shape; for dask input, "
+                "also a loader whose task names are not deterministic)"
+            )
+    if saved.get("start") != current.get("start"):
+        differences.append("the starting point differs (a warm start from another model)")
     return differences
 
 
@@ -186,7 +240,13 @@ class Checkpoint:
                     + ". Fit with the same data and parameters to resume it, or delete it "
                     "(or pass another checkpoint path) to start afresh."
                 )
-            state = pickle.load(handle)
+            try:
+                state = pickle.load(handle)
+            except (EOFError, pickle.UnpicklingError) as error:
+                raise ValueError(
+                    f"Checkpoint {str(self.path)!r} is damaged ({error!r}); delete it to start "
+                    "the fit afresh."
+                ) from error
         if not isinstance(state, dict):
             raise ValueError(f"{str(self.path)!r} holds no fit state.")
         return state
@@ -215,10 +275,25 @@ class Checkpoint:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.path)
+            _sync_directory(directory)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
         self.n_written += 1
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (where the platform allows it)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def copy_state(state: dict[str, Any]) -> dict[str, Any]:

@@ -194,6 +194,42 @@ def test_checkpoint_of_another_fit_is_refused(client, tmp_path, change, message)
     assert path.read_bytes() == before  # refused, not overwritten
 
 
+def test_other_values_of_the_same_shape_are_refused(client, tmp_path):
+    path = tmp_path / "fit.ckpt"
+    LogisticRegression(solver="newton", checkpoint=path).fit(*dask_data(Y_CLASS))
+    X_other = da.from_array(X_NUMPY[::-1].copy(), chunks=200)
+    with pytest.raises(CheckpointMismatchError, match="X contents differ"):
+        LogisticRegression(solver="newton", checkpoint=path).fit(
+            X_other, da.from_array(Y_CLASS, chunks=200)
+        )
+    with pytest.raises(CheckpointMismatchError, match="y contents differ"):
+        LogisticRegression(solver="newton", checkpoint=path).fit(
+            da.from_array(X_NUMPY, chunks=200), da.from_array(1 - Y_CLASS, chunks=200)
+        )
+
+
+def test_a_warm_start_from_another_model_is_refused(tmp_path):
+    path = tmp_path / "fit.ckpt"
+    model = SGDClassifier(random_state=0, max_iter=2, tol=None, warm_start=True)
+    model.set_params(checkpoint=path).fit(X_NUMPY, Y_CLASS)
+    with pytest.raises(CheckpointMismatchError, match="the starting point differs"):
+        model.fit(X_NUMPY, Y_CLASS)
+
+
+def test_equivalent_parameters_match():
+    def describe(**params: Any) -> dict[str, Any]:
+        return fingerprint(LinearSVC(**params), X_NUMPY, Y_CLASS, None)
+
+    assert describe(C=1) == describe(C=1.0)
+    assert describe(class_weight={0: 1, 1: 2}) == describe(class_weight={1: 2.0, 0: 1.0})
+    assert describe(random_state=np.random.RandomState(0)) == describe(
+        random_state=np.random.RandomState(0)
+    )
+    assert describe(random_state=np.random.RandomState(0)) != describe(
+        random_state=np.random.RandomState(1)
+    )
+
+
 def test_a_file_that_is_not_a_checkpoint_is_refused_unread(tmp_path):
     marker = tmp_path / "unpickled"
     payload = pickle.dumps(_Trap(str(marker)))
@@ -212,6 +248,14 @@ class _Trap:
 
     def __reduce__(self) -> tuple[Any, tuple[Path]]:
         return (Path.touch, (Path(self.path),))
+
+
+def test_a_damaged_checkpoint_gets_a_clear_error(tmp_path):
+    path = tmp_path / "fit.ckpt"
+    LogisticRegression(solver="newton", checkpoint=path).fit(X_NUMPY, Y_CLASS)
+    path.write_bytes(path.read_bytes()[:-20])  # cut short
+    with pytest.raises(ValueError, match="is damaged"):
+        LogisticRegression(solver="newton", checkpoint=path).fit(X_NUMPY, Y_CLASS)
 
 
 def test_failed_write_keeps_the_previous_checkpoint(tmp_path):

@@ -158,7 +158,8 @@ class LinearModelBase(BaseEstimator):
             intercept_l2=intercept_l2,
         )
         solver = self._solver_name(objective)
-        checkpoint, resume = self._open_checkpoint(X, y, sample_weight)
+        coef0 = self._initial_coef(objective)
+        checkpoint, resume = self._open_checkpoint(X, y, sample_weight, coef0)
         oracle = self._make_oracle(objective, X, y, sample_weight, is_dask)
         if oracle.weight_sum <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")
@@ -173,7 +174,7 @@ class LinearModelBase(BaseEstimator):
         try:
             result: SolverResult = SOLVERS[solver](
                 oracle,
-                self._initial_coef(objective),
+                coef0,
                 tol=self.tol,
                 max_iter=self._max_iter(),
                 callback=callback,
@@ -198,7 +199,7 @@ class LinearModelBase(BaseEstimator):
         return objective.unpack(result.coef)
 
     def _open_checkpoint(
-        self, X: Any, y: Any, sample_weight: Any
+        self, X: Any, y: Any, sample_weight: Any, coef0: np.ndarray
     ) -> tuple[Checkpoint | None, dict[str, Any] | None]:
         """The fit's checkpoint and the state saved in it (None for a fresh fit).
 
@@ -208,7 +209,7 @@ class LinearModelBase(BaseEstimator):
             return None, None
         checkpoint = Checkpoint(
             self.checkpoint,
-            fingerprint(self, X, y, sample_weight),
+            fingerprint(self, X, y, sample_weight, start=coef0 if coef0.any() else None),
             every=self.checkpoint_every,
         )
         return checkpoint, checkpoint.load()

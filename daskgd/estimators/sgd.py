@@ -261,7 +261,13 @@ class _SGDBase(BaseEstimator):
             # Read before the data is touched, so that a mismatch is reported at once.
             checkpoint = Checkpoint(
                 self.checkpoint,
-                fingerprint(self, X, y, sample_weight),
+                fingerprint(
+                    self,
+                    X,
+                    y,
+                    sample_weight,
+                    start=(self.sgd_.coef_, self.sgd_.intercept_) if self._continuing else None,
+                ),
                 every=self.checkpoint_every,
             )
             resume = checkpoint.load()

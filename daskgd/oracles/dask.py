@@ -146,7 +146,9 @@ def compute(
         key = getattr(error, "task", None)
         where = _chunk_of_key(key, array_names or {})
         subject = f"Chunk {where[1]} of {where[0]}" if where else f"Task {key!r}"
-        allowed = dask.config.get("distributed.scheduler.allowed-failures", 3)
+        allowed = getattr(error, "allowed_failures", None)
+        if allowed is None:
+            allowed = dask.config.get("distributed.scheduler.allowed-failures", 3)
         raise ChunkFailedError(
             f"{subject} killed every worker that processed it ({allowed + 1} workers; task "
             f"{key!r}); the fit stopped. Check that chunk's data and loader (a segfault or "

@@ -91,14 +91,19 @@ class IterationRecorder:
         grad: FloatArray,
         step_size: float | None,
         state: Callable[[], dict[str, Any]] | None = None,
+        n_passes: int | None = None,
     ) -> None:
-        """Store one iteration's diagnostics; checkpoint ``state()`` when due; call back."""
+        """Store one iteration's diagnostics; checkpoint ``state()`` when due; call back.
+
+        ``n_passes`` is the pass count at the end of the iteration when the solver
+        has already made passes for the next one (default: the oracle's count now).
+        """
         entry = {
             "iteration": iteration,
             "objective": float(objective),
             "grad_norm": float(np.max(np.abs(grad))) if grad.size else 0.0,
             "step_size": None if step_size is None else float(step_size),
-            "n_passes": self.oracle.n_passes,
+            "n_passes": self.oracle.n_passes if n_passes is None else n_passes,
             "seconds": time.perf_counter() - self._start,
         }
         self.history.append(entry)

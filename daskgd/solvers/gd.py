@@ -155,6 +155,7 @@ def solve_gd(
         coef, value, grad = candidate, candidate_value, candidate_grad
         done = iteration
         converged = bool(np.max(np.abs(optimality), initial=0.0) <= tol)
+        passes_of_iteration = oracle.n_passes
         if not converged:
             # The next extrapolated point, so that the state recorded below is complete.
             if accelerated and not restarted:
@@ -166,7 +167,7 @@ def solve_gd(
                 momentum = 1.0
                 point, point_value, point_grad = coef, value, grad
             lipschitz /= STEP_GROWTH
-        recorder.record(iteration, value, optimality, step_size, state)
+        recorder.record(iteration, value, optimality, step_size, state, passes_of_iteration)
         if converged:
             recorder.save(state)
             return SolverResult(coef, iteration, True, recorder.history, "gradient below tol")

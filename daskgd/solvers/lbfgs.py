@@ -53,7 +53,9 @@ def solve_lbfgs(
     history_size : int, default=10
         Number of curvature pairs L-BFGS keeps.
     checkpoint : Checkpointer, optional
-        Receives the evaluation log after every due iteration and at the end.
+        Receives the evaluation log after every due iteration and at the end. The
+        log holds two vectors per evaluation and is written whole each time: with
+        many coefficients, write it every few iterations (``checkpoint_every``).
     resume : dict, optional
         A state written to a checkpoint by an earlier run: replay it, then go on.
 
@@ -80,7 +82,8 @@ def solve_lbfgs(
             grad = grad.copy()
         else:
             value, grad = oracle.value_and_grad(coef)
-        evaluations.append((coef.copy(), value, grad.copy()))
+        if checkpoint is not None:  # the log is the checkpointed state; costly otherwise
+            evaluations.append((coef.copy(), value, grad.copy()))
         last.update(coef=coef.copy(), value=value, grad=grad)
         return value, grad
 
