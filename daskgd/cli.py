@@ -1,10 +1,13 @@
-"""The ``daskgd`` command line: make data, fit a model on files, predict.
+r"""The ``daskgd`` command line: make data, fit a model on files, predict.
 
 Examples
 --------
 daskgd make-data data.zarr --rows 1000000 --features 20 --task classification
 daskgd fit data.zarr --model logistic --param C=0.5 -o model.daskgd --plot loss.png
 daskgd predict model.daskgd data.zarr -o predictions.zarr
+daskgd fit data.zarr --model linear -o model.daskgd --tls
+daskgd fit data.zarr --model linear -o model.daskgd --scheduler tls://host:8786 \
+    --tls-ca-file ca.pem --tls-cert client.pem --tls-key client-key.pem
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ MODELS = {
     "svm": "LinearSVC",
     "sgd-classifier": "SGDClassifier",
     "sgd-regressor": "SGDRegressor",
+}
+
+
+#: The files that join a TLS scheduler, by ``daskgd.cluster.tls_security`` parameter:
+#: option, what it holds, the dask config it defaults to.
+TLS_OPTIONS = {
+    "ca_file": ("--tls-ca-file", "CA certificate", "distributed.comm.tls.ca-file"),
+    "cert": ("--tls-cert", "client certificate", "distributed.comm.tls.client.cert"),
+    "key": ("--tls-key", "client key", "distributed.comm.tls.client.key"),
 }
 
 
@@ -56,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--workers", type=int, default=2, help="local workers")
         command.add_argument("--threads", type=int, default=1, help="threads per local worker")
         command.add_argument("--memory-limit", default="auto", help="per local worker")
+        command.add_argument(
+            "--tls",
+            action="store_true",
+            help="encrypt and authenticate with TLS: a local cluster gets temporary "
+            "credentials; a --scheduler tls://... is joined with the --tls-* files",
+        )
+        for option, what, key in TLS_OPTIONS.values():
+            command.add_argument(
+                option, type=Path, help=f"PEM {what} to join a TLS scheduler (default: {key})"
+            )
 
     def add_data_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--columns", help="comma-separated feature columns (tables)")
@@ -85,13 +107,52 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from daskgd.cluster import connect, start_local_cluster
+    """A client of ``--scheduler``, or of a local cluster it starts; TLS as the options ask."""
+    from daskgd.cluster import MissingTLSCredentials, connect, start_local_cluster, tls_security
 
-    if args.scheduler:
-        return connect(args.scheduler)
-    return start_local_cluster(
-        n_workers=args.workers, threads_per_worker=args.threads, memory_limit=args.memory_limit
-    )
+    files = {
+        name: getattr(args, option[2:].replace("-", "_"))
+        for name, (option, _, _) in TLS_OPTIONS.items()
+    }
+    given = [TLS_OPTIONS[name][0] for name, path in files.items() if path is not None]
+    if not args.scheduler:
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} join a running TLS scheduler (--scheduler tls://...); "
+                "a local cluster started with --tls makes temporary credentials."
+            )
+        return start_local_cluster(
+            n_workers=args.workers,
+            threads_per_worker=args.threads,
+            memory_limit=args.memory_limit,
+            tls=args.tls,
+        )
+    address = args.scheduler
+    protocol = address.split("://")[0] if "://" in address else None
+    if not (args.tls or given or protocol == "tls"):
+        return connect(address)
+    if protocol is None:
+        address = f"tls://{address}"
+    elif protocol != "tls":
+        raise ValueError(
+            f"--scheduler {address} is not a TLS address: with --tls or --tls-* files, "
+            "pass tls://host:port."
+        )
+    for name, path in files.items():
+        if path is not None and not path.is_file():
+            raise FileNotFoundError(f"{TLS_OPTIONS[name][0]} {path}: no such file.")
+    try:
+        security = tls_security(**files)
+    except MissingTLSCredentials as error:
+        missing = [TLS_OPTIONS[name] for name in error.missing]
+        raise ValueError(
+            f"joining {address} needs "
+            + ", ".join(
+                f"{option} (the {what}, or dask config {key})" for option, what, key in missing
+            )
+            + "."
+        ) from None
+    return connect(address, security=security)
 
 
 def _load(args: argparse.Namespace, target: str | None) -> tuple[Any, Any]:
@@ -167,7 +228,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     estimator.set_params(**params, **({} if args.quiet else {"verbose": 1}))
     client = _client(args)
     try:
-        print(f"dashboard: {client.dashboard_link}", file=sys.stderr)
+        scheduler = client.scheduler.address
+        print(f"scheduler: {scheduler}\ndashboard: {client.dashboard_link}", file=sys.stderr)
         X, y = _load(args, args.target)
         if y is None:
             raise SystemExit("daskgd fit: no target; pass --target.")
@@ -191,6 +253,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "objective": float(curve[-1]) if curve.size else None,
         "loss_curve": curve.tolist(),
         "seconds": seconds,
+        "scheduler": scheduler,
         "n_coefficients": int(np.size(estimator.coef_) + np.size(estimator.intercept_)),
         "output": str(args.output),
     }
@@ -213,6 +276,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     estimator = load_model(args.model)
     client = _client(args)
     try:
+        print(f"scheduler: {client.scheduler.address}", file=sys.stderr)
         X, _ = _load(args, None)
         method = estimator.predict_proba if args.proba else estimator.predict
         prediction = method(X)
