@@ -341,3 +341,22 @@ def test_killed_client_process_resumes_to_the_same_coefficients(client, cluster,
     resumed = clone(estimator).set_params(checkpoint=checkpoint).fit(X, y)
     assert reference.n_iter_[0] > written  # it was killed mid-fit
     assert_same_fit(resumed, reference)
+
+
+def test_cli_fit_checkpoints_through_param(cluster, tmp_path):
+    from daskgd.cli import main
+    from daskgd.serialization import load_model
+
+    data = tmp_path / "data.zarr"
+    write_synthetic(data, 3000, 5, task="classification", chunk_rows=500, seed=5, compress=False)
+    checkpoint = tmp_path / "fit.ckpt"
+    command = ["fit", str(data), "--model", "logistic", "--scheduler", cluster.scheduler_address]
+    command += ["--param", "solver='lbfgs'", "--param", f"checkpoint={checkpoint}"]
+    assert main([*command, "-o", str(tmp_path / "first.daskgd")]) == 0
+    assert checkpoint.exists()
+    # Run again: the finished checkpoint is resumed and gives the same model.
+    assert main([*command, "-o", str(tmp_path / "again.daskgd")]) == 0
+    first = load_model(tmp_path / "first.daskgd", warn=False)
+    again = load_model(tmp_path / "again.daskgd", warn=False)
+    assert_same_fit(again, first)
+    assert saved_state(checkpoint)["n_passes"] == first.n_passes_
