@@ -401,6 +401,8 @@ ITERATIVE_CASES = [name for name, (_, _, after) in CASES.items() if after >= 1]
 def _retire_busiest_worker(client: Client) -> Any:
     """Retire the worker holding the most data (so that retiring it has data to move)."""
     workers = _workers(client)
+    if len(workers) < 2:  # the scheduler's view is momentarily short: strike a moment later
+        return None
     address = max(sorted(workers), key=lambda a: workers[a]["metrics"].get("managed_bytes", 0))
     client.retire_workers([address], close_workers=True)
     return address, workers[address]["name"]
