@@ -287,35 +287,46 @@ class ChunkedData:
 def _persist_placed(
     arrays: list[da.Array], placement: Sequence[str], **persist_kwargs: Any
 ) -> list[da.Array]:
-    """Persist row chunk ``i`` of every array on worker ``placement[i]``."""
-    placed = []
-    for array in arrays:
-        block_list = list(array.to_delayed().ravel())
-        copies = []
-        for block, worker in zip(block_list, placement, strict=True):
-            with dask.annotate(workers=[worker], allow_other_workers=True):
-                copies.append(delayed(_identity, pure=True)(block))
-        placed.append(copies)
-    persisted = dask.persist(*[copy for copies in placed for copy in copies], **persist_kwargs)
-    result, start = [], 0
-    for array, copies in zip(arrays, placed, strict=True):
-        blocks = persisted[start : start + len(copies)]
-        start += len(copies)
+    """Persist row chunk ``i`` of every array on worker ``placement[i]``.
+
+    Each worker's chunks are submitted with that worker as a loose restriction on
+    every task of their graphs, so a chunk is read where it is kept (not read on
+    one worker and copied to another), and another worker may take over should
+    that one go.
+    """
+    client = _active_client()
+    if client is None:  # placement names workers: there was a client a moment ago
+        return list(dask.persist(*arrays, **persist_kwargs))
+    blocks = [list(array.to_delayed().ravel()) for array in arrays]
+    persisted: list[list[Any]] = [list(array_blocks) for array_blocks in blocks]
+    for worker in sorted(set(placement)):
+        chosen = [
+            (a, i)
+            for a in range(len(arrays))
+            for i, placed_on in enumerate(placement)
+            if placed_on == worker
+        ]
+        kept = client.persist(
+            [blocks[a][i] for a, i in chosen],
+            workers=[worker],
+            allow_other_workers=True,
+            **persist_kwargs,
+        )
+        for (a, i), block in zip(chosen, kept, strict=True):
+            persisted[a][i] = block
+    result = []
+    for array, array_blocks in zip(arrays, persisted, strict=True):
         shapes = [(rows,) + array.shape[1:] for rows in array.chunks[0]]
         result.append(
             da.concatenate(
                 [
                     da.from_delayed(block, shape=shape, dtype=array.dtype)
-                    for block, shape in zip(blocks, shapes, strict=True)
+                    for block, shape in zip(array_blocks, shapes, strict=True)
                 ],
                 axis=0,
             )
         )
     return result
-
-
-def _identity(block: Any) -> Any:
-    return block
 
 
 class DaskOracle(Oracle):
