@@ -16,7 +16,6 @@ leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
-import json
 import numbers
 import os
 import pickle
@@ -26,6 +25,8 @@ from typing import Any
 
 import joblib
 import numpy as np
+
+from daskgd.serialization import read_framed_header, write_framed_header
 
 MAGIC = b"DASKGD-CHECKPOINT\n"
 FORMAT_VERSION = 1
@@ -218,15 +219,7 @@ class Checkpoint:
         if not self.path.exists():
             return None
         with open(self.path, "rb") as handle:
-            if handle.read(len(MAGIC)) != MAGIC:
-                raise ValueError(
-                    f"{str(self.path)!r} is not a daskgd checkpoint (no checkpoint header); "
-                    "refusing to unpickle it. Pass another checkpoint path."
-                )
-            try:
-                header = dict(json.loads(handle.readline()))
-            except ValueError as error:
-                raise ValueError(f"{str(self.path)!r} has a damaged checkpoint header.") from error
+            header = read_framed_header(handle, MAGIC, "checkpoint", self.path)
             if header.get("format") != FORMAT_VERSION:
                 raise CheckpointMismatchError(
                     f"Checkpoint {str(self.path)!r} has format {header.get('format')!r}; this "
@@ -269,8 +262,7 @@ class Checkpoint:
         )
         try:
             with os.fdopen(descriptor, "wb") as handle:
-                handle.write(MAGIC)
-                handle.write(json.dumps(header).encode() + b"\n")
+                write_framed_header(handle, MAGIC, header)
                 pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import joblib
 
@@ -41,9 +41,54 @@ def save_model(estimator: Any, path: str | Path) -> None:
         "estimator": type(estimator).__name__,
     }
     with open(path, "wb") as handle:
-        handle.write(MAGIC)
-        handle.write(json.dumps(header).encode() + b"\n")
+        write_framed_header(handle, MAGIC, header)
         joblib.dump(estimator, handle)
+
+
+def write_framed_header(handle: BinaryIO, magic: bytes, header: dict[str, Any]) -> None:
+    """Write ``magic`` and ``header`` as one JSON line: what a reader checks before unpickling.
+
+    Parameters
+    ----------
+    handle : binary file
+        Open for writing, at its start.
+    magic : bytes
+        The file kind's magic line.
+    header : dict
+        JSON-compatible header.
+    """
+    handle.write(magic)
+    handle.write(json.dumps(header).encode() + b"\n")
+
+
+def read_framed_header(
+    handle: BinaryIO, magic: bytes, kind: str, path: str | Path
+) -> dict[str, Any]:
+    """Check ``magic`` and read the JSON header line that :func:`write_framed_header` wrote.
+
+    Parameters
+    ----------
+    handle : binary file
+        Open for reading, at its start; left just after the header.
+    magic : bytes
+        The expected magic line.
+    kind : str
+        What the file should be, for messages ("model file", "checkpoint").
+    path : str or Path
+        The file, for messages.
+
+    Returns
+    -------
+    header : dict
+    """
+    if handle.read(len(magic)) != magic:
+        raise ValueError(
+            f"{str(path)!r} is not a daskgd {kind} (no daskgd header); refusing to unpickle it."
+        )
+    try:
+        return dict(json.loads(handle.readline()))
+    except ValueError as error:
+        raise ValueError(f"{str(path)!r} has a damaged daskgd header.") from error
 
 
 def read_header(path: str | Path) -> dict[str, Any]:
@@ -60,16 +105,7 @@ def read_header(path: str | Path) -> dict[str, Any]:
         ``{"format", "daskgd", "estimator"}``.
     """
     with open(path, "rb") as handle:
-        magic = handle.read(len(MAGIC))
-        if magic != MAGIC:
-            raise ValueError(
-                f"{str(path)!r} is not a daskgd model file (no daskgd header); refusing to "
-                "unpickle it."
-            )
-        try:
-            header = dict(json.loads(handle.readline()))
-        except ValueError as error:
-            raise ValueError(f"{str(path)!r} has a damaged daskgd header.") from error
+        header = read_framed_header(handle, MAGIC, "model file", path)
     if header.get("format") != FORMAT_VERSION:
         raise ValueError(
             f"{str(path)!r} is a daskgd model file of format {header.get('format')!r}; this "
