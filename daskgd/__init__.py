@@ -2,47 +2,36 @@
 
 The estimators are imported on first use, so that the workers, which only
 unpickle the block functions of :mod:`daskgd.objective`, never import
-scikit-learn (about 100 MB of memory per worker process).
+scikit-learn (about 100 MB of memory per worker process). Which names exist,
+and where they live, is read from :mod:`daskgd.registry`.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from daskgd import registry as _registry
 
 __version__ = "0.1.0"
 
-_ESTIMATORS = {
-    "LinearRegression": "daskgd.estimators.regression",
-    "Ridge": "daskgd.estimators.regression",
-    "LogisticRegression": "daskgd.estimators.classification",
-    "LinearSVC": "daskgd.estimators.svm",
-    "SGDClassifier": "daskgd.estimators.sgd",
-    "SGDRegressor": "daskgd.estimators.sgd",
-}
-
-__all__ = [
-    "LinearRegression",
-    "LinearSVC",
-    "LogisticRegression",
-    "Ridge",
-    "SGDClassifier",
-    "SGDRegressor",
-    "__version__",
-]
+__all__ = sorted([*_registry.estimator_names(), "__version__"])
 
 if TYPE_CHECKING:
-    from daskgd.estimators.classification import LogisticRegression
-    from daskgd.estimators.regression import LinearRegression, Ridge
-    from daskgd.estimators.sgd import SGDClassifier, SGDRegressor
-    from daskgd.estimators.svm import LinearSVC
+    # For type checkers only, which cannot follow ``__getattr__``: the same
+    # names as the registry (tests/test_registry.py checks that they agree).
+    from daskgd.estimators.classification import LogisticRegression as LogisticRegression
+    from daskgd.estimators.regression import LinearRegression as LinearRegression
+    from daskgd.estimators.regression import Ridge as Ridge
+    from daskgd.estimators.sgd import SGDClassifier as SGDClassifier
+    from daskgd.estimators.sgd import SGDRegressor as SGDRegressor
+    from daskgd.estimators.svm import LinearSVC as LinearSVC
 
 
 def __getattr__(name: str) -> Any:
-    if name in _ESTIMATORS:
-        return getattr(importlib.import_module(_ESTIMATORS[name]), name)
+    if name in _registry.estimator_names():
+        return _registry.estimator_class(name)
     raise AttributeError(f"module 'daskgd' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_ESTIMATORS])
+    return sorted({*globals(), *_registry.estimator_names()})

@@ -22,14 +22,10 @@ from typing import Any
 
 import numpy as np
 
-MODELS = {
-    "linear": "LinearRegression",
-    "ridge": "Ridge",
-    "logistic": "LogisticRegression",
-    "svm": "LinearSVC",
-    "sgd-classifier": "SGDClassifier",
-    "sgd-regressor": "SGDRegressor",
-}
+from daskgd.registry import cli_models, estimator_class
+
+#: ``--model`` name -> estimator class name, from :mod:`daskgd.registry`.
+MODELS = cli_models()
 
 
 #: The files that join a TLS scheduler, by ``daskgd.cluster.tls_security`` parameter:
@@ -214,11 +210,10 @@ def cmd_make_data(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """``daskgd fit``."""
-    import daskgd
     from daskgd.serialization import save_model
 
     params = dict(args.param)
-    estimator = getattr(daskgd, MODELS[args.model])()
+    estimator = estimator_class(MODELS[args.model])()
     unknown = sorted(set(params) - set(estimator.get_params()))
     if unknown:
         raise SystemExit(

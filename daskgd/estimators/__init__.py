@@ -1,15 +1,25 @@
-"""scikit-learn compatible estimators."""
+"""scikit-learn compatible estimators.
 
-from daskgd.estimators.classification import LogisticRegression
-from daskgd.estimators.regression import LinearRegression, Ridge
-from daskgd.estimators.sgd import SGDClassifier, SGDRegressor
-from daskgd.estimators.svm import LinearSVC
+Every estimator of :mod:`daskgd.registry`, imported now (``daskgd`` itself
+imports them lazily).
+"""
 
-__all__ = [
-    "LinearRegression",
-    "LinearSVC",
-    "LogisticRegression",
-    "Ridge",
-    "SGDClassifier",
-    "SGDRegressor",
-]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from daskgd import registry as _registry
+
+if TYPE_CHECKING:
+    # For type checkers only, which cannot follow the loop below: the same names
+    # as the registry (tests/test_registry.py checks that they agree).
+    from daskgd.estimators.classification import LogisticRegression as LogisticRegression
+    from daskgd.estimators.regression import LinearRegression as LinearRegression
+    from daskgd.estimators.regression import Ridge as Ridge
+    from daskgd.estimators.sgd import SGDClassifier as SGDClassifier
+    from daskgd.estimators.sgd import SGDRegressor as SGDRegressor
+    from daskgd.estimators.svm import LinearSVC as LinearSVC
+
+__all__ = sorted(_registry.estimator_names())
+
+globals().update({name: _registry.estimator_class(name) for name in __all__})
