@@ -61,31 +61,6 @@ def aligned_block(array: Any) -> Any:
     return np.require(array, dtype=np.float64, requirements=["A"])
 
 
-def check_finite_block(
-    X: Any, y: Any, sample_weight: Any, chunk_index: int, first_row: int
-) -> None:
-    """Raise a ValueError naming the array, chunk and first row holding NaN or infinity.
-
-    Run inside the chunk tasks of a fit's first pass, so validating dask input
-    costs no pass of its own.
-    """
-    for name, array in (("X", X), ("y", y), ("sample_weight", sample_weight)):
-        if array is None:
-            continue
-        values = np.asarray(array)
-        if values.dtype.kind not in "fc":
-            continue
-        finite_rows = np.isfinite(values).reshape(len(values), -1).all(axis=1)
-        if not finite_rows.all():
-            row = int(np.argmin(finite_rows))
-            raise ValueError(
-                f"Input {name} contains NaN or infinity in chunk {chunk_index} at row "
-                f"{first_row + row} (row {row} of the chunk). Remove or impute such rows "
-                "before fitting (e.g. keep the rows where da.isfinite holds, or use "
-                "da.nan_to_num)."
-            )
-
-
 def _weights(sample_weight: FloatArray | None, n_samples: int) -> FloatArray:
     if sample_weight is None:
         return np.ones(n_samples)

@@ -17,6 +17,8 @@ import dask.dataframe as dd
 import numpy as np
 from dask.base import is_dask_collection as _is_dask_collection
 
+from daskgd.engine.blocks import checked_block
+
 
 def is_dask_collection(obj: Any) -> bool:
     """Whether ``obj`` is a dask array, DataFrame or Series."""
@@ -179,15 +181,6 @@ def align_rows(array: Any, X: da.Array, *, name: str) -> da.Array:
     return result
 
 
-def label_counts(y: da.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted distinct values of a dask array and their counts (one pass over ``y``).
-
-    The pass also checks every chunk of ``y`` for NaN and infinity.
-    """
-    classes, counts = da.compute(*da.unique(check_blocks(y, "y").ravel(), return_counts=True))
-    return np.asarray(classes), np.asarray(counts)
-
-
 def check_discrete_labels(classes: np.ndarray, estimator_name: str, regressors: str) -> None:
     """Reject a continuous target (the distinct values of ``y``, from :func:`label_counts`).
 
@@ -205,48 +198,6 @@ def check_discrete_labels(classes: np.ndarray, estimator_name: str, regressors: 
             f"Unknown label type: continuous. {estimator_name} needs class labels; use "
             f"{regressors} for a continuous target."
         )
-
-
-def encode_labels(y: da.Array, classes: np.ndarray) -> da.Array:
-    """Class indices of ``y`` in ``classes``, as a float column, lazily.
-
-    Parameters
-    ----------
-    y : dask array of shape (n_samples,)
-        Labels, all of them in ``classes``.
-    classes : ndarray of shape (n_classes,)
-        Sorted distinct labels.
-
-    Returns
-    -------
-    encoded : dask array of shape (n_samples, 1)
-    """
-    return da.map_blocks(
-        lambda block: np.asarray(np.searchsorted(classes, block), dtype=np.float64)[:, None],
-        y,
-        new_axis=1,
-        chunks=(y.chunks[0], (1,)),
-        dtype=np.float64,
-    )
-
-
-def weighted_class_counts(encoded: da.Array, sample_weight: da.Array, n_classes: int) -> np.ndarray:
-    """Sum of the sample weights of each class index (one pass over ``y`` and the weights)."""
-    codes = encoded[:, 0].astype(np.intp)
-    return np.asarray(
-        da.bincount(codes, weights=sample_weight, minlength=n_classes).compute(),
-        dtype=np.float64,
-    )
-
-
-def class_weight_per_row(encoded: da.Array, weight_per_class: np.ndarray) -> da.Array:
-    """Each row's class weight, from class-index column ``encoded``, lazily."""
-    return da.map_blocks(
-        lambda block: np.asarray(weight_per_class)[block[:, 0].astype(np.intp)],
-        encoded,
-        drop_axis=1,
-        dtype=np.float64,
-    )
 
 
 def as_float_column_matrix(y: da.Array) -> da.Array:
@@ -282,17 +233,6 @@ def check_dask_sample_weight(sample_weight: Any, X: da.Array) -> da.Array:
     return check_blocks(weight.astype(np.float64), "sample_weight", non_negative=True)
 
 
-def total_weight(sample_weight: da.Array) -> float:
-    """Sum of non-negative sample weights; raises when they are all zero (one pass over them)."""
-    (total,) = da.compute(sample_weight.sum())
-    if not total > 0:
-        raise ValueError(
-            "Sample weights must contain at least one non-zero number; all are 0. Give "
-            "the rows to fit on a positive weight."
-        )
-    return float(total)
-
-
 def check_blocks(array: da.Array, name: str, *, non_negative: bool = False) -> da.Array:
     """``array`` whose chunk tasks check their values first: no pass of their own.
 
@@ -318,40 +258,10 @@ def check_blocks(array: da.Array, name: str, *, non_negative: bool = False) -> d
         return array
     # (``name`` is map_blocks' own keyword: the argument's name travels as ``label``.)
     return da.map_blocks(
-        _checked_block,
+        checked_block,
         array,
         label=name,
         non_negative=non_negative,
         dtype=array.dtype,
         meta=array._meta,
     )
-
-
-def _checked_block(
-    block: np.ndarray, label: str, non_negative: bool, block_info: Any = None
-) -> np.ndarray:
-    values = np.asarray(block)
-    if len(values) == 0:
-        return block
-    chunk_index = int(block_info[0]["chunk-location"][0])
-    first_row = int(block_info[0]["array-location"][0][0])
-    rows = values.reshape(len(values), -1)
-    if values.dtype.kind in "fc":
-        finite_rows = np.isfinite(rows).all(axis=1)
-        if not finite_rows.all():
-            row = int(np.argmin(finite_rows))
-            raise ValueError(
-                f"Input {label} contains NaN or infinity in chunk {chunk_index} at row "
-                f"{first_row + row} (row {row} of the chunk). Remove or impute such rows "
-                "(e.g. keep the rows where da.isfinite holds, or use da.nan_to_num)."
-            )
-    if non_negative:
-        negative_rows = (rows < 0).any(axis=1)
-        if negative_rows.any():
-            row = int(np.argmax(negative_rows))
-            raise ValueError(
-                f"Negative values in data passed to `{label}`: chunk {chunk_index} at row "
-                f"{first_row + row} (row {row} of the chunk). Weights must be non-negative; "
-                "drop such rows or clip the weights at 0."
-            )
-    return block

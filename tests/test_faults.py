@@ -207,11 +207,24 @@ def _events(client: Client, first: int) -> list[dict[str, Any]]:
 
 
 def _chunk_partial_holder(dask_scheduler: Any, prefixes: tuple[str, ...]) -> Any:
-    """``(address, pid, key)`` of the only worker holding a chunk task's result, or None.
+    """``(address, pid, key)`` of the only worker holding what the fit still needs, or None.
 
-    Only a result that some task still waits for counts: losing it costs a recomputation.
+    Data kept on the workers (a chunk that a client holds for the fit's later passes)
+    first; otherwise a chunk task's result that some task still waits for. Losing
+    either costs a recomputation. (A pass over kept chunks is one task per worker,
+    whose result the next task may have fetched before the worker dies.)
     """
-    for task in list(dask_scheduler.tasks.values()):
+    tasks = list(dask_scheduler.tasks.values())
+    for task in tasks:
+        if (
+            isinstance(task.key, tuple)
+            and task.state == "memory"
+            and len(task.who_has) == 1
+            and task.who_wants
+        ):
+            worker = next(iter(task.who_has))
+            return worker.address, worker.pid, task.key
+    for task in tasks:
         name = task.key[0] if isinstance(task.key, tuple) else task.key
         if (
             isinstance(name, str)
@@ -230,7 +243,8 @@ def _recomputed_after_loss(dask_scheduler: Any, key: Any, since: float) -> bool:
 
     The group (the key's name) rather than the key itself: by the time the worker dies,
     the partial picked as the target may have been consumed, and its successor, which
-    the worker was computing or holding, is the one lost.
+    the worker was computing or holding, is the one lost (for kept data: any chunk of
+    the same array that the worker kept).
     """
     name = key[0] if isinstance(key, tuple) else key
     lost: set[Any] = set()

@@ -15,6 +15,8 @@ from daskgd import LinearRegression, LogisticRegression, Ridge
 PACKAGE = Path(daskgd.__file__).parent
 DASK_MODULES = {
     "oracles/dask.py",
+    "engine/execution.py",
+    "engine/frame.py",
     "io.py",
     "cluster.py",
     "validation.py",

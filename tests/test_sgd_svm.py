@@ -178,7 +178,8 @@ def test_sequential_fit_is_sklearn_partial_fit_loop(client, zarr_data, kind, los
     assert np.all(np.isfinite(reference.coef_))
     assert_same_model(ours, reference)
     assert ours.n_iter_ == 3
-    assert ours.n_passes_ == 3
+    # The epochs, and a classifier's label pass.
+    assert ours.n_passes_ == 3 + (kind != "regression")
     assert len(ours.loss_curve_) == 3
 
 
@@ -196,7 +197,7 @@ def test_partial_fit_on_dask_is_one_epoch_of_the_loop(client, zarr_data) -> None
     sklearn_loop(reference, blocks, 1, classes=np.array([0, 1]))
     assert_same_model(ours, reference)
     assert ours.n_iter_ == 2
-    assert ours.n_passes_ == 2
+    assert ours.n_passes_ == 1 + 2  # the first call's label pass, and two epochs
 
 
 def test_partial_fit_on_dask_regressor_and_lazy_predict(client, zarr_data) -> None:
@@ -279,7 +280,7 @@ def test_one_averaging_round_is_row_weighted_mean_of_group_chains(
     # The unweighted mean is a different model: the row weights matter here.
     assert not np.allclose(ours.coef_, np.mean(coefs, axis=0), rtol=1e-6, atol=1e-8)
     assert ours.n_iter_ == 1
-    assert ours.n_passes_ == local_epochs
+    assert ours.n_passes_ == local_epochs + (kind == "classifier")  # and the label pass
 
 
 def sgd_log_loss_objective(model: Any, X: np.ndarray, y: np.ndarray, alpha: float) -> float:
@@ -313,7 +314,7 @@ def test_averaging_rounds_reach_the_full_batch_optimum(client) -> None:
     reached = sgd_log_loss_objective(ours, X, y, alpha)
     assert best - 1e-12 <= reached <= best + 1e-3
     assert ours.n_iter_ == n_rounds
-    assert ours.n_passes_ == n_rounds * local_epochs
+    assert ours.n_passes_ == n_rounds * local_epochs + 1  # and the label pass
     assert len(ours.loss_curve_) == n_rounds
 
 
@@ -390,7 +391,8 @@ def test_early_stopping_on_held_out_rows_of_every_chunk(client, zarr_data) -> No
         warnings.simplefilter("error", ConvergenceWarning)
         ours.fit(X_dask, y_dask)
     assert 1 <= ours.n_iter_ < max_iter
-    assert ours.n_passes_ == 2 * ours.n_iter_  # a training pass and a validation pass each
+    # A training pass and a validation pass each, and the label pass.
+    assert ours.n_passes_ == 2 * ours.n_iter_ + 1
     # Training saw exactly the rows that are not held out, chunk by chunk.
     kept_blocks = []
     for index, (X_block, y_block) in enumerate(row_blocks(ROW_CHUNKS, X, y)):

@@ -100,13 +100,32 @@ class LinearModelBase(BaseEstimator):
 
     # ---- the fit ----
 
+    def _make_frame(self, X: Any, y: Any, sample_weight: Any, cache: bool | str) -> Any:
+        """The engine frame of dask inputs: where their chunks are kept, and every pass."""
+        from daskgd.engine.frame import ChunkedFrame
+
+        return ChunkedFrame(
+            {"X": X, "y": y, "sample_weight": sample_weight},
+            cache=cache,
+            retries=self.retries,
+            split_every=self.split_every,
+        )
+
     def _make_oracle(
-        self, objective: LinearObjective, X: Any, y: Any, sample_weight: Any, is_dask: bool
+        self,
+        objective: LinearObjective,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        is_dask: bool,
+        frame: Any = None,
     ) -> Oracle:
         if not is_dask:
             return NumpyOracle(objective, X, y, sample_weight)
         from daskgd.oracles.dask import DaskOracle
 
+        if frame is not None:
+            return DaskOracle(objective, frame=frame)
         cache = self.cache
         if cache == "auto" and self._solver_name(objective) == "normal":
             cache = False  # one pass: keeping the data would only cost memory
@@ -147,8 +166,16 @@ class LinearModelBase(BaseEstimator):
         penalty: Penalty,
         n_outputs: int,
         intercept_l2: float = 0.0,
+        frame: Any = None,
+        label_passes: int = 0,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Run the solver; store the fit diagnostics; return ``(W, b)``."""
+        """Run the solver; store the fit diagnostics; return ``(W, b)``.
+
+        With dask input, ``frame`` may hold the data already (with derived columns
+        ``y`` and ``sample_weight``); ``X``, ``y`` and ``sample_weight`` then only
+        identify the inputs for the checkpoint. ``label_passes`` counts the passes
+        an in-memory fit made over the labels before (a frame counts its own).
+        """
         objective = LinearObjective(
             loss=loss,
             penalty=penalty,
@@ -160,7 +187,9 @@ class LinearModelBase(BaseEstimator):
         solver = self._solver_name(objective)
         coef0 = self._initial_coef(objective)
         checkpoint, resume = self._open_checkpoint(X, y, sample_weight, coef0)
-        oracle = self._make_oracle(objective, X, y, sample_weight, is_dask)
+        oracle = self._make_oracle(objective, X, y, sample_weight, is_dask, frame)
+        if frame is None:
+            oracle.prior_passes += label_passes
         if oracle.weight_sum <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")
         monitor = make_callback(type(self).__name__, solver, self.verbose, self._max_iter())
@@ -192,7 +221,7 @@ class LinearModelBase(BaseEstimator):
                 stacklevel=3,
             )
         self.solver_ = solver
-        self.n_passes_ = oracle.n_passes
+        self.n_passes_ = oracle.data_passes
         self.loss_curve_ = np.array([entry["objective"] for entry in result.history])
         self.history_ = result.history
         self._n_iter = result.n_iter
@@ -230,7 +259,7 @@ class LinearModelBase(BaseEstimator):
             return block @ weights + intercept
 
         if is_dask:
-            from daskgd.oracles.dask import map_row_blocks
+            from daskgd.engine.execution import map_row_blocks
 
             return map_row_blocks(raw, X, weights.shape[1])
         return raw(X)

@@ -24,12 +24,25 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
 
     def _prepare_classification(
         self, X: Any, y: Any, sample_weight: Any
-    ) -> tuple[Any, Any, Any, bool]:
-        """Validated ``X``, class indices of ``y`` (a column), weights with class weights."""
+    ) -> tuple[Any, Any, Any, bool, Any]:
+        """Validated ``X``, class indices of ``y`` (a column), weights with class weights.
+
+        With dask input the returned ``y`` and weights are the validated inputs
+        (which identify the data for a checkpoint), and the last element is the
+        engine frame whose columns ``y`` and ``sample_weight`` hold the class indices
+        and the class-weighted rows; with NumPy input it is None.
+        """
         X, y, is_dask = self._validate_X_y(X, y, multi_output=False, y_numeric=False)
         sample_weight = self._validate_sample_weight(sample_weight, X, is_dask)
+        balance_weights = self.class_weight == "balanced" and sample_weight is not None
+        frame = None
         if is_dask:
-            classes, counts = validation.label_counts(y)
+            from daskgd.engine.reductions import LabelCounts
+
+            frame = self._make_frame(X, y, sample_weight, self.cache)
+            # One pass: the labels, their counts and (to balance them) their weights.
+            labels = frame.reduce(LabelCounts("y", "sample_weight" if balance_weights else None))
+            classes, counts = labels.values, labels.counts
         else:
             check_classification_targets(y)
             classes, counts = np.unique(y, return_counts=True)
@@ -40,26 +53,37 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
                 f"contains only one class: {classes[0]!r}."
             )
         self.classes_ = classes
-        if is_dask:
-            encoded = validation.encode_labels(y, classes)
+        if frame is not None:
+            from daskgd.engine.blocks import encode_labels
+
+            frame.derive("y", encode_labels, ["y"], broadcast=classes)
+            encoded = None
+            if balance_weights:
+                # scikit-learn (>= 1.6) balances the classes' total sample weights.
+                counts = labels.weights
         else:
             encoded = np.searchsorted(classes, y).astype(np.float64)[:, np.newaxis]
-        if self.class_weight == "balanced" and sample_weight is not None:
-            # scikit-learn (>= 1.6) balances the classes' total sample weights.
-            counts = (
-                validation.weighted_class_counts(encoded, sample_weight, len(classes))
-                if is_dask
-                else np.bincount(
+            if balance_weights:
+                counts = np.bincount(
                     encoded[:, 0].astype(np.intp), weights=sample_weight, minlength=len(classes)
                 )
-            )
         self._class_weight_per_class = self._class_weights(counts)
         one_vs_rest_weights = self._one_vs_rest_class_weight and len(classes) > 2
         if self._class_weight_per_class is not None and not one_vs_rest_weights:
-            sample_weight = self._weigh_rows(
-                encoded, self._class_weight_per_class, sample_weight, is_dask
-            )
-        return X, encoded, sample_weight, is_dask
+            if frame is not None:
+                from daskgd.engine.blocks import class_weighted_rows
+
+                frame.derive(
+                    "sample_weight",
+                    class_weighted_rows,
+                    ["y", "sample_weight"],
+                    broadcast=self._class_weight_per_class,
+                )
+            else:
+                sample_weight = self._class_weighted_rows(
+                    encoded, sample_weight, self._class_weight_per_class
+                )
+        return X, (y if frame is not None else encoded), sample_weight, is_dask, frame
 
     #: liblinear's rule: in one-vs-rest problem k only the rows of class k carry its
     #: weight (the loss applies it); otherwise every row carries its class's weight.
@@ -86,13 +110,11 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
         return weights
 
     @staticmethod
-    def _weigh_rows(encoded: Any, per_class: np.ndarray, sample_weight: Any, is_dask: bool) -> Any:
-        """Multiply each row's sample weight by the weight of its class."""
-        if is_dask:
-            row_weight = validation.class_weight_per_row(encoded, per_class)
-        else:
-            row_weight = per_class[encoded[:, 0].astype(np.intp)]
-        return row_weight if sample_weight is None else row_weight * sample_weight
+    def _class_weighted_rows(encoded: Any, sample_weight: Any, per_class: np.ndarray) -> Any:
+        """Multiply each row's sample weight by the weight of its class (in memory)."""
+        from daskgd.engine.blocks import class_weighted_rows
+
+        return class_weighted_rows(encoded, sample_weight, per_class)
 
     def decision_function(self, X: Any) -> Any:
         """Raw scores ``X @ coef_.T + intercept_``.
@@ -282,7 +304,9 @@ class LogisticRegression(LinearClassifierBase):
         """
         self._validate_params()
         penalty = self._penalty()
-        X, encoded, sample_weight, is_dask = self._prepare_classification(X, y, sample_weight)
+        X, encoded, sample_weight, is_dask, frame = self._prepare_classification(
+            X, y, sample_weight
+        )
         classes = self.classes_
         binary = len(classes) == 2
         loss = BinaryLogLoss() if binary else MultinomialLogLoss()
@@ -294,6 +318,8 @@ class LogisticRegression(LinearClassifierBase):
             loss,
             penalty,
             n_outputs=1 if binary else len(classes),
+            frame=frame,
+            label_passes=1,  # np.unique over the labels (in memory)
         )
         if not binary:
             # Softmax is unchanged by a shift common to all classes, and the unpenalised

@@ -178,7 +178,6 @@ class _SGDBase(BaseEstimator):
                 y = y[:, 0]
             if sample_weight is not None:
                 sample_weight = validation.check_dask_sample_weight(sample_weight, X)
-                validation.total_weight(sample_weight)  # a pass over the weights alone
             # The chunk tasks check their rows for NaN and infinity (scikit-learn's
             # partial_fit scans them too, but cannot name the chunk and row).
             return validation.check_blocks(X, "X"), True, y, sample_weight
@@ -253,9 +252,6 @@ class _SGDBase(BaseEstimator):
         self._continuing = hasattr(self, "sgd_") and (partial or bool(self.warm_start))
         X, is_dask, y, sample_weight = self._chunks(X, y, sample_weight)
         self.n_features_in_ = int(X.shape[1])
-        classes, class_weight = self._classes(y, classes, is_dask, partial)
-        early_stopping = bool(self.early_stopping) and not partial
-        trainer = self._trainer(classes, self.validation_fraction if early_stopping else 0.0)
         checkpoint, resume = None, None
         if self.checkpoint is not None and not partial:
             # Read before the data is touched, so that a mismatch is reported at once.
@@ -272,6 +268,11 @@ class _SGDBase(BaseEstimator):
             )
             resume = checkpoint.load()
         runner = self._runner(X, y, sample_weight, is_dask)
+        classes, class_weight, weight_total = self._classes(y, classes, is_dask, partial, runner)
+        if is_dask and sample_weight is not None:
+            self._check_weight_total(runner, weight_total)
+        early_stopping = bool(self.early_stopping) and not partial
+        trainer = self._trainer(classes, self.validation_fraction if early_stopping else 0.0)
         if resume is not None:
             state = SGDState(resume["model"])
             eta0 = resume["eta0"]
@@ -281,6 +282,7 @@ class _SGDBase(BaseEstimator):
         elif self._continuing:
             state = SGDState(self.sgd_)
             eta0 = self.eta0_
+            self.n_passes_ += runner.n_passes  # label and weight passes
         else:
             state = SGDState(self._new_model(self.eta0, class_weight))
             eta0 = self.eta0
@@ -288,7 +290,7 @@ class _SGDBase(BaseEstimator):
                 eta0 = self._choose_eta0(runner, state, trainer)
             state = SGDState(self._new_model(eta0, class_weight))
             self.loss_curve_ = np.array([])
-            self.n_passes_ = 0
+            self.n_passes_ = runner.n_passes  # label and weight passes
             self.n_iter_ = 0
         penalty = sgd_penalty(self.penalty, self.alpha, self.l1_ratio)
         rng = np.random.default_rng(
@@ -399,8 +401,22 @@ class _SGDBase(BaseEstimator):
         self.t_ = state.model.t_
         return self
 
-    def _classes(self, y: Any, classes: Any, is_dask: bool, partial: bool) -> tuple[Any, Any]:
-        return None, None
+    def _classes(
+        self, y: Any, classes: Any, is_dask: bool, partial: bool, runner: Any
+    ) -> tuple[Any, Any, float | None]:
+        """The classes, the class weights, and the weights' total if a pass counted it."""
+        return None, None, None
+
+    @staticmethod
+    def _check_weight_total(runner: Any, total: float | None) -> None:
+        """Refuse sample weights that are all zero (a pass over the weights, unless counted)."""
+        if total is None:
+            total = runner.weight_sum()
+        if not total > 0:
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number; all are 0. Give "
+                "the rows to fit on a positive weight."
+            )
 
     # ---- public API ----
 
@@ -428,7 +444,7 @@ class _SGDBase(BaseEstimator):
         check_is_fitted(self, "sgd_")
         if validation.is_dask_collection(X):
             X = validation.check_dask_X_predict(X, self.n_features_in_, type(self).__name__)
-            from daskgd.oracles.dask import map_row_blocks
+            from daskgd.engine.execution import map_row_blocks
 
             function = getattr(self.sgd_, method)
             if method == "predict" and self._is_classifier:
@@ -768,17 +784,21 @@ class SGDClassifier(ClassifierMixin, _SGDBase):
         self.checkpoint_every = checkpoint_every
         self.callback = callback
 
-    def _classes(self, y: Any, classes: Any, is_dask: bool, partial: bool) -> tuple[Any, Any]:
+    def _classes(
+        self, y: Any, classes: Any, is_dask: bool, partial: bool, runner: Any
+    ) -> tuple[Any, Any, float | None]:
+        weight_total = None
         if self._continuing and hasattr(self, "classes_"):
-            return self.classes_, self.sgd_.class_weight
+            return self.classes_, self.sgd_.class_weight, None
         if partial and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if is_dask:
-            found, counts = validation.label_counts(y)
+            # One pass: the labels, their counts and the weights' total.
+            found, counts, weight_total = runner.label_counts()
             validation.check_discrete_labels(found, type(self).__name__, "SGDRegressor")
         else:
             check_classification_targets(y)
-            found, counts = np.unique(y, return_counts=True)
+            found, counts, _ = runner.label_counts()
         if classes is None:
             classes = found
         else:
@@ -801,7 +821,13 @@ class SGDClassifier(ClassifierMixin, _SGDBase):
             labels = np.repeat(classes, full_counts.astype(np.int64))
             weights = compute_class_weight("balanced", classes=found, y=labels)
             class_weight = dict(zip(found.tolist(), weights.tolist(), strict=True))
-        return classes, class_weight
+        return classes, class_weight, weight_total
+
+    def _chunks(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, bool, Any, Any]:
+        X, is_dask, y, sample_weight = super()._chunks(X, y, sample_weight)
+        if is_dask:  # float labels are checked for NaN as they are read
+            return X, is_dask, validation.check_blocks(y, "y"), sample_weight
+        return X, is_dask, y, sample_weight
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None

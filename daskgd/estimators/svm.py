@@ -190,7 +190,9 @@ class LinearSVC(LinearClassifierBase):
             Fitted estimator.
         """
         self._validate_params()
-        X, encoded, sample_weight, is_dask = self._prepare_classification(X, y, sample_weight)
+        X, encoded, sample_weight, is_dask, frame = self._prepare_classification(
+            X, y, sample_weight
+        )
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
         loss = self._pointwise_loss()
         if n_outputs > 1 and self._class_weight_per_class is not None:
@@ -204,6 +206,8 @@ class LinearSVC(LinearClassifierBase):
             L2(1.0 / self.C),
             n_outputs=n_outputs,
             intercept_l2=1.0 / (self.C * self.intercept_scaling**2),
+            frame=frame,
+            label_passes=1,  # np.unique over the labels (in memory)
         )
         self.coef_ = weights.T.copy()
         self.intercept_ = np.asarray(intercept, dtype=np.float64).copy()

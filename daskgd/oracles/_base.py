@@ -25,6 +25,13 @@ class Oracle(ABC):
     def __init__(self, objective: LinearObjective) -> None:
         self.objective = objective
         self.n_passes = 0
+        #: Passes over the data made before this oracle's (labels, weight sums).
+        self.prior_passes = 0
+
+    @property
+    def data_passes(self) -> int:
+        """Passes over the data of the whole fit: those made before this oracle, and its own."""
+        return self.prior_passes + self.n_passes
 
     @property
     @abstractmethod

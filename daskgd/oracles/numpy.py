@@ -40,6 +40,8 @@ class NumpyOracle(Oracle):
         self._weight_sum = (
             float(X.shape[0]) if sample_weight is None else float(np.sum(sample_weight))
         )
+        # Summing the weights reads them once, as the dask oracle's weight pass does.
+        self.prior_passes = 0 if sample_weight is None else 1
 
     @property
     def weight_sum(self) -> float:
@@ -89,6 +91,7 @@ class InMemoryChunks:
         ]
         self.chunk_rows = tuple(len(block[0]) for block in self.blocks)
         self.persisted = True
+        self.n_passes = 0
 
     @property
     def n_chunks(self) -> int:
@@ -121,6 +124,22 @@ class InMemoryChunks:
     def map_reduce(self, block_function: Callable[..., Any], combine: Callable[..., Any]) -> Any:
         """``combine`` of ``block_function(index, *block)`` over every chunk."""
         return combine(*[block_function(i, *block) for i, block in enumerate(self.blocks)])
+
+    def label_counts(self) -> tuple[Any, Any, float]:
+        """Sorted distinct labels of ``y``, their counts, and the weights' total (one pass)."""
+        self.n_passes += 1
+        labels = np.concatenate([np.asarray(block[1]).ravel() for block in self.blocks])
+        values, counts = np.unique(labels, return_counts=True)
+        return values, counts, self._weight_total()
+
+    def weight_sum(self) -> float:
+        """Sum of the sample weights (one pass; the number of rows when unweighted)."""
+        self.n_passes += 1
+        return self._weight_total()
+
+    def _weight_total(self) -> float:
+        weights = [np.asarray(block[2]) for block in self.blocks if block[2] is not None]
+        return float(np.sum(np.concatenate(weights))) if weights else float(sum(self.chunk_rows))
 
     def head(self, n_rows: int) -> tuple[Any, Any, Any]:
         """The first rows (at least one chunk's worth), in memory."""

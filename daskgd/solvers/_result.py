@@ -80,7 +80,8 @@ class IterationRecorder:
         self._start = time.perf_counter()
         if resume is not None:
             self.history = [dict(entry) for entry in resume["history"]]
-            oracle.n_passes = int(resume["n_passes"])
+            # The saved count covers the whole fit; this fit's prior passes are its own.
+            oracle.n_passes = int(resume["n_passes"]) - oracle.prior_passes
             if self.history:
                 self._start -= float(self.history[-1]["seconds"])
 
@@ -96,14 +97,15 @@ class IterationRecorder:
         """Store one iteration's diagnostics; checkpoint ``state()`` when due; call back.
 
         ``n_passes`` is the pass count at the end of the iteration when the solver
-        has already made passes for the next one (default: the oracle's count now).
+        has already made passes for the next one (default: the fit's count now, passes
+        made before the oracle's own included).
         """
         entry = {
             "iteration": iteration,
             "objective": float(objective),
             "grad_norm": float(np.max(np.abs(grad))) if grad.size else 0.0,
             "step_size": None if step_size is None else float(step_size),
-            "n_passes": self.oracle.n_passes if n_passes is None else n_passes,
+            "n_passes": self.oracle.data_passes if n_passes is None else n_passes,
             "seconds": time.perf_counter() - self._start,
         }
         self.history.append(entry)
@@ -118,5 +120,5 @@ class IterationRecorder:
             return
         snapshot = dict(state())
         snapshot.update(history=[dict(entry) for entry in self.history])
-        snapshot.update(n_passes=self.oracle.n_passes)
+        snapshot.update(n_passes=self.oracle.data_passes)
         self.checkpoint.save(snapshot)

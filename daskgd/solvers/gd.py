@@ -155,7 +155,7 @@ def solve_gd(
         coef, value, grad = candidate, candidate_value, candidate_grad
         done = iteration
         converged = bool(np.max(np.abs(optimality), initial=0.0) <= tol)
-        passes_of_iteration = oracle.n_passes
+        passes_of_iteration = oracle.data_passes
         if not converged:
             # The next extrapolated point, so that the state recorded below is complete.
             if accelerated and not restarted:

@@ -1,0 +1,315 @@
+"""Running the engine's graphs: the active scheduler, retries, and named chunk failures.
+
+Every pass of the engine reaches the scheduler through :func:`compute` (dask
+graphs) or :func:`gather` (futures), which add ``retries`` for tasks that raised
+and turn dask's ``KilledWorker`` into a :class:`ChunkFailedError` naming the
+chunk whose task killed the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import psutil
+from dask.delayed import Delayed, delayed
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+logger = logging.getLogger(__name__)
+
+#: Fraction of the workers' free memory (below their spill threshold) that data may take
+#: and still be persisted; the rest is for the tasks' intermediates.
+PERSIST_MEMORY_FRACTION = 0.5
+DEFAULT_SPLIT_EVERY = 8
+#: Key prefixes of the per-chunk tasks of a fit, whose second key element is the chunk.
+CHUNK_TASK_PREFIXES = ("daskgd-grad", "daskgd-loss-grad-hess", "daskgd-gram", "daskgd-score")
+
+
+def active_client() -> Any | None:
+    """The default dask.distributed ``Client``, or None (then dask's local scheduler runs)."""
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def _scheduler_workers(client: Any) -> dict[str, Any]:
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # older distributed has no n_workers argument
+        info = client.scheduler_info()
+    return dict(info.get("workers", {}))
+
+
+def worker_addresses() -> list[str]:
+    """Sorted addresses of the active client's workers (empty without a client)."""
+    client = active_client()
+    return [] if client is None else sorted(_scheduler_workers(client))
+
+
+def available_memory() -> int:
+    """Bytes of worker memory that data could occupy without the workers spilling it.
+
+    For each worker: the part of its ``memory_limit`` below the spill threshold
+    (``distributed.worker.memory.target``) that its process does not already use.
+    Without a cluster, or with unlimited workers: this machine's available RAM.
+    """
+    client = active_client()
+    if client is not None:
+        workers = list(_scheduler_workers(client).values())
+        if workers and all(w.get("memory_limit") for w in workers):
+            target = dask.config.get("distributed.worker.memory.target", 0.6) or 0.6
+            return int(
+                sum(
+                    max(0.0, w["memory_limit"] * target - w.get("metrics", {}).get("memory", 0))
+                    for w in workers
+                )
+            )
+    return int(psutil.virtual_memory().available)
+
+
+def should_persist(nbytes: int, cache: bool | str) -> bool:
+    """Decide once per fit whether to keep the data in memory between passes."""
+    if isinstance(cache, bool):
+        return cache
+    return nbytes <= PERSIST_MEMORY_FRACTION * available_memory()
+
+
+class RescueLooseRestrictions(SchedulerPlugin):
+    """Scheduler plugin: a task that may run anywhere is not left waiting for a gone worker.
+
+    Chunks are kept on their group's worker by a *loose* restriction on their graph.
+    When every worker is lost at once (a chunk that kills its workers, a cluster
+    restarted), such a task waits in ``no-worker``, and distributed (2026.8) hands a
+    new worker only the waiting tasks whose restrictions name it: the fit would hang.
+    This plugin adds each new worker to the restrictions of those loose tasks.
+    """
+
+    name = "daskgd-rescue-loose-restrictions"
+
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        """Let the loose ``no-worker`` tasks run on the new ``worker``."""
+        for task in list(scheduler.unrunnable):
+            if task.loose_restrictions and task.worker_restrictions:
+                task.worker_restrictions.add(worker)
+
+
+_RESCUED_SCHEDULERS: set[str] = set()
+
+
+def rescue_loose_restrictions(client: Any) -> None:
+    """Install :class:`RescueLooseRestrictions` on the client's scheduler (once)."""
+    address = str(client.scheduler.address)
+    if address in _RESCUED_SCHEDULERS:
+        return
+    try:
+        client.register_plugin(RescueLooseRestrictions(), name=RescueLooseRestrictions.name)
+    except Exception as error:  # noqa: BLE001 (a scheduler without daskgd installed)
+        logger.warning(
+            "daskgd: scheduler plugin %s not installed: %r", RescueLooseRestrictions.name, error
+        )
+    _RESCUED_SCHEDULERS.add(address)
+
+
+def contiguous_groups(chunk_rows: Sequence[int], n_groups: int) -> list[list[int]]:
+    """Split chunk indices into at most ``n_groups`` contiguous runs of similar row counts."""
+    total = sum(chunk_rows)
+    n_groups = max(1, min(n_groups, len(chunk_rows)))
+    groups: list[list[int]] = [[] for _ in range(n_groups)]
+    seen = 0
+    for index, rows in enumerate(chunk_rows):
+        # The group of a chunk is where its middle row falls in an even split of all rows.
+        middle = seen + rows / 2
+        groups[min(n_groups - 1, int(middle * n_groups / max(total, 1)))].append(index)
+        seen += rows
+    return [group for group in groups if group]
+
+
+def default_group_count() -> int:
+    """One group of chunks per worker (per core without a cluster)."""
+    return len(worker_addresses()) or (os.cpu_count() or 1)
+
+
+class ChunkFailedError(RuntimeError):
+    """A chunk's task killed every worker that ran it; the fit stopped.
+
+    Attributes
+    ----------
+    chunk : int or None
+        Row chunk the task belongs to, when it could be told from the task's key.
+    key : object
+        The task's key.
+    """
+
+    def __init__(self, message: str, chunk: int | None, key: Any) -> None:
+        super().__init__(message)
+        self.chunk = chunk
+        self.key = key
+
+
+def input_names(arrays: Sequence[da.Array | None], labels: Sequence[str]) -> dict[str, str]:
+    """Name of every layer of the arrays' graphs -> how to call a chunk of it in an error.
+
+    The arrays themselves are called by their labels (``"X"``); the layers they are
+    computed from (a loader, a conversion) by their name and the array they feed.
+    """
+    names: dict[str, str] = {}
+    present = [(a, label) for a, label in zip(arrays, labels, strict=True) if a is not None]
+    for array, label in present:
+        graph = array.__dask_graph__()
+        # Layer names, and the names in the keys (a layer's keys may be named otherwise).
+        layer_names = [str(layer) for layer in getattr(graph, "layers", {})]
+        key_names = {str(key[0]) for key in graph if isinstance(key, tuple) and key}
+        for name in [*layer_names, *sorted(key_names)]:
+            names.setdefault(name, f"{name!r} (an input of {label})")
+    for array, label in present:
+        names[array.name] = label
+    return names
+
+
+def chunk_of_key(key: Any, array_names: dict[str, str]) -> tuple[str, int] | None:
+    """``(array, row chunk)`` of a task key of the data or of a chunk task, if it is one."""
+    if not (isinstance(key, tuple) and len(key) >= 2 and isinstance(key[1], int)):
+        return None
+    name = str(key[0])
+    if name in array_names:
+        return array_names[name], int(key[1])
+    if name.startswith(CHUNK_TASK_PREFIXES) and len(key) == 2:
+        return "the data", int(key[1])
+    return None
+
+
+def named_failure(
+    error: Exception,
+    array_names: dict[str, str],
+    key: Any = None,
+    where: tuple[str, int] | None = None,
+) -> ChunkFailedError:
+    """The :class:`ChunkFailedError` of a ``KilledWorker``, naming the chunk of its key.
+
+    ``key`` and ``where`` (array, chunk) override what the error's own key tells.
+    """
+    key = getattr(error, "task", None) if key is None else key
+    where = chunk_of_key(key, array_names) if where is None else where
+    subject = f"Chunk {where[1]} of {where[0]}" if where else f"Task {key!r}"
+    allowed = getattr(error, "allowed_failures", None)
+    if allowed is None:
+        allowed = dask.config.get("distributed.scheduler.allowed-failures", 3)
+    return ChunkFailedError(
+        f"{subject} killed every worker that processed it ({allowed + 1} workers; task "
+        f"{key!r}); the fit stopped. Check that chunk's data and loader (a segfault or "
+        "running out of memory kills a worker), or raise "
+        "distributed.scheduler.allowed-failures.",
+        None if where is None else where[1],
+        key,
+    )
+
+
+def is_killed_worker(error: BaseException) -> bool:
+    """Whether ``error`` is dask.distributed's ``KilledWorker``."""
+    return type(error).__name__ == "KilledWorker"
+
+
+#: Given the KilledWorker and the failure named from its key, the failure to raise.
+Diagnose = Callable[[Exception, ChunkFailedError], ChunkFailedError]
+
+
+def compute(
+    *collections: Any,
+    retries: int = 0,
+    array_names: dict[str, str] | None = None,
+    diagnose: Diagnose | None = None,
+) -> tuple[Any, ...]:
+    """``dask.compute``, with ``retries`` for failed tasks and a named error for killed workers.
+
+    Parameters
+    ----------
+    *collections : dask collections
+        What to compute, in one graph.
+    retries : int, default=0
+        How many times a distributed scheduler reruns a task that raised before the
+        task's exception reaches the caller (ignored without a distributed client).
+    array_names : dict, optional
+        Dask name of each input array -> the name the user knows it by (``"X"``), to
+        name the chunk whose task killed the workers.
+    diagnose : callable, optional
+        Finds the chunk that kills when the key alone may blame the wrong one
+        (:meth:`daskgd.engine.frame.ChunkedFrame.find_killer`).
+
+    Returns
+    -------
+    results : tuple
+        The computed values.
+    """
+    kwargs = {"retries": retries} if retries and active_client() is not None else {}
+    try:
+        return tuple(dask.compute(*collections, **kwargs))
+    except Exception as error:
+        if not is_killed_worker(error):
+            raise
+        raise _diagnosed(error, array_names or {}, diagnose) from error
+
+
+def gather(future: Any, array_names: dict[str, str], diagnose: Diagnose | None = None) -> Any:
+    """The result of a future, with a named error for killed workers (see :func:`compute`)."""
+    try:
+        return future.result()
+    except Exception as error:
+        if not is_killed_worker(error):
+            raise
+        raise _diagnosed(error, array_names, diagnose) from error
+
+
+def _diagnosed(
+    error: Exception, array_names: dict[str, str], diagnose: Diagnose | None
+) -> ChunkFailedError:
+    named = named_failure(error, array_names)
+    return named if diagnose is None else diagnose(error, named)
+
+
+def tree_reduce(
+    parts: Sequence[Delayed], combine: Callable[..., Any], name: str, split_every: int
+) -> Delayed:
+    """Reduce delayed partials in a tree of fixed shape, ``split_every`` at a time."""
+    level = 0
+    while len(parts) > 1:
+        parts = [
+            delayed(combine, pure=True)(
+                *parts[start : start + split_every], dask_key_name=(name, level, start)
+            )
+            for start in range(0, len(parts), split_every)
+        ]
+        level += 1
+    return parts[0]
+
+
+def map_row_blocks(
+    function: Callable[[np.ndarray], np.ndarray],
+    X: da.Array,
+    n_outputs: int | None,
+    dtype: Any = np.float64,
+) -> da.Array:
+    """Apply ``function`` to every row chunk of ``X`` lazily (for predictions).
+
+    ``n_outputs=None`` means the function returns one value per row (1-D result);
+    the result keeps the row chunks of ``X``.
+    """
+    X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+    if n_outputs is None:
+        return da.map_blocks(
+            function, X, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype=dtype)
+        )
+    return da.map_blocks(
+        function,
+        X,
+        chunks=(X.chunks[0], (n_outputs,)),
+        dtype=dtype,
+        meta=np.empty((0, 0), dtype=dtype),
+    )

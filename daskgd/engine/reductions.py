@@ -1,0 +1,492 @@
+"""Typed reductions: a chunk step and a combine step over mergeable partials (NumPy only).
+
+A pass over the data is one :class:`Reduction`: ``chunk`` maps the blocks of one row
+chunk (and whatever small object was broadcast to the pass) to a partial, and the
+engine combines the partials of all chunks in an order fixed by chunk index
+(:func:`tree_combine`), never by where the chunks ran. Partials are frozen
+dataclasses with a ``merge`` method: ``a.merge(b)`` is the partial of the rows of
+``a`` followed by those of ``b``.
+
+Everything here runs on the workers and imports only NumPy and the block math of
+:mod:`daskgd.objective`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Protocol, TypeVar
+
+import numpy as np
+
+from daskgd.objective import LinearObjective, merge_gram_partials
+
+P = TypeVar("P", bound="Mergeable")
+
+
+class Mergeable(Protocol):
+    """A partial result over some rows that merges with the partial of the rows after them."""
+
+    def merge(self: P, other: P) -> P: ...
+
+
+def _add_fields(left: P, right: P) -> P:
+    """A dataclass of the same type whose every field is ``left``'s plus ``right``'s."""
+    names = [f.name for f in fields(left)]  # type: ignore[arg-type]
+    return type(left)(**{name: getattr(left, name) + getattr(right, name) for name in names})
+
+
+@dataclass(frozen=True)
+class LossGradPartial:
+    """Weighted loss sum and its gradient over some rows.
+
+    Attributes
+    ----------
+    n : float
+        Sum of the rows' weights.
+    loss : float
+        Weighted loss sum.
+    grad : ndarray of shape (n_coef,)
+        Gradient of the loss sum in the flat coefficients.
+    """
+
+    n: float
+    loss: float
+    grad: np.ndarray
+
+    def merge(self, other: LossGradPartial) -> LossGradPartial:
+        """The partial of both sets of rows."""
+        return _add_fields(self, other)
+
+
+@dataclass(frozen=True)
+class LossGradHessPartial:
+    """:class:`LossGradPartial` plus the Hessian of the loss sum.
+
+    Attributes
+    ----------
+    n : float
+        Sum of the rows' weights.
+    loss : float
+        Weighted loss sum.
+    grad : ndarray of shape (n_coef,)
+        Gradient of the loss sum.
+    hess : ndarray of shape (n_coef, n_coef)
+        Hessian of the loss sum.
+    """
+
+    n: float
+    loss: float
+    grad: np.ndarray
+    hess: np.ndarray
+
+    def merge(self, other: LossGradHessPartial) -> LossGradHessPartial:
+        """The partial of both sets of rows."""
+        return _add_fields(self, other)
+
+
+@dataclass(frozen=True)
+class GramPartial:
+    """Weighted means and centred cross-products of ``X`` and ``y`` over some rows.
+
+    Merged with the pairwise update of Chan, Golub and LeVeque (see
+    :func:`daskgd.objective.merge_gram_partials`).
+
+    Attributes
+    ----------
+    n : float
+        Sum of the rows' weights.
+    mean_x : ndarray of shape (n_features,)
+    mean_y : ndarray of shape (n_targets,)
+    xx : ndarray of shape (n_features, n_features)
+    xy : ndarray of shape (n_features, n_targets)
+    yy : ndarray of shape (n_targets, n_targets)
+    """
+
+    n: float
+    mean_x: np.ndarray
+    mean_y: np.ndarray
+    xx: np.ndarray
+    xy: np.ndarray
+    yy: np.ndarray
+
+    def merge(self, other: GramPartial) -> GramPartial:
+        """The partial of both sets of rows."""
+        return GramPartial(**merge_gram_partials([as_dict(self), as_dict(other)]))
+
+
+@dataclass(frozen=True)
+class LabelCountsPartial:
+    """Distinct values of a target over some rows, with their counts and weight sums.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_values,)
+        Sorted distinct values.
+    counts : ndarray of shape (n_values,)
+        Rows holding each value (int64).
+    weights : ndarray of shape (n_values,)
+        Sum of the sample weights of those rows (their count when unweighted).
+    """
+
+    values: np.ndarray
+    counts: np.ndarray
+    weights: np.ndarray
+
+    def merge(self, other: LabelCountsPartial) -> LabelCountsPartial:
+        """The partial of both sets of rows."""
+        values = np.union1d(self.values, other.values)
+        counts = np.zeros(len(values), dtype=np.int64)
+        weights = np.zeros(len(values))
+        for part in (self, other):
+            index = np.searchsorted(values, part.values)
+            counts[index] += part.counts
+            weights[index] += part.weights
+        return LabelCountsPartial(values, counts, weights)
+
+
+@dataclass(frozen=True)
+class SumPartial:
+    """A running sum (a float or an array) and the number of rows it covers.
+
+    Attributes
+    ----------
+    n_rows : int
+        Rows summed.
+    total : float or ndarray
+        The sum.
+    """
+
+    n_rows: int
+    total: Any
+
+    def merge(self, other: SumPartial) -> SumPartial:
+        """The partial of both sets of rows."""
+        return _add_fields(self, other)
+
+
+@dataclass(frozen=True)
+class MomentsPartial:
+    """Weighted column means and centred sums of squares, merged as Chan et al. do.
+
+    Attributes
+    ----------
+    n : float
+        Sum of the rows' weights.
+    mean : ndarray of shape (n_columns,)
+        Weighted means.
+    m2 : ndarray of shape (n_columns,)
+        Weighted sums of squared deviations from ``mean``.
+    """
+
+    n: float
+    mean: np.ndarray
+    m2: np.ndarray
+
+    def merge(self, other: MomentsPartial) -> MomentsPartial:
+        """The partial of both sets of rows."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        return MomentsPartial(
+            n=n,
+            mean=self.mean + delta * (other.n / n),
+            m2=self.m2 + other.m2 + delta**2 * (self.n * other.n / n),
+        )
+
+
+@dataclass(frozen=True)
+class TotalsPartial:
+    """Named float totals added key by key (sufficient statistics of a score, say).
+
+    Attributes
+    ----------
+    totals : dict of str to float
+    """
+
+    totals: dict[str, float]
+
+    def merge(self, other: TotalsPartial) -> TotalsPartial:
+        """The partial of both sets of rows."""
+        merged = dict(self.totals)
+        for key, value in other.totals.items():
+            merged[key] += value
+        return TotalsPartial(merged)
+
+
+@dataclass(frozen=True)
+class FusedPartial:
+    """The partials of several reductions computed in the same pass.
+
+    Attributes
+    ----------
+    parts : tuple
+        One partial per reduction, in the order of :class:`Fused`'s reductions.
+    """
+
+    parts: tuple[Any, ...]
+
+    def merge(self, other: FusedPartial) -> FusedPartial:
+        """The partial of both sets of rows."""
+        return FusedPartial(tuple(a.merge(b) for a, b in zip(self.parts, other.parts, strict=True)))
+
+
+def as_dict(partial: Any) -> dict[str, Any]:
+    """The fields of a partial as a dict (what :mod:`daskgd.objective` finalises)."""
+    return {f.name: getattr(partial, f.name) for f in fields(partial)}
+
+
+class Reduction(ABC):
+    """A pass over the data: a chunk step, then a fixed-order combine of the partials.
+
+    Subclasses set ``name`` (the prefix of the pass's task keys, shown in the
+    dashboard) and ``columns`` (the frame columns the chunk step reads, in the
+    order it takes them), and implement :meth:`chunk`. Reductions travel to the
+    workers: they must pickle and import only NumPy-level modules.
+    """
+
+    name: ClassVar[str] = "daskgd-reduce"
+    #: Key prefix of the broadcast object in the graph of a streamed pass.
+    broadcast_name: ClassVar[str] = "daskgd-broadcast"
+    columns: tuple[str, ...] = ("X", "y", "sample_weight")
+
+    @property
+    def task_name(self) -> str:
+        """Key prefix of this pass's chunk tasks."""
+        return self.name
+
+    @abstractmethod
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> Any:
+        """The partial of row chunk ``chunk_index``, from its blocks of :attr:`columns`."""
+
+    def combine(self, parts: Sequence[Any]) -> Any:
+        """Merge partials in the order given (a left fold: the order is the result's)."""
+        total = parts[0]
+        for part in parts[1:]:
+            total = total.merge(part)
+        return total
+
+
+@dataclass(frozen=True)
+class ObjectiveReduction(Reduction):
+    """Loss and gradient, plus the Hessian, or the Gram statistics of a linear objective.
+
+    Parameters
+    ----------
+    objective : LinearObjective
+        The model's loss, penalty and layout.
+    kind : {"loss_grad", "loss_grad_hess", "gram"}
+        What each chunk computes; the broadcast is the flat coefficient vector
+        (``None`` for ``"gram"``).
+    """
+
+    objective: LinearObjective
+    kind: str
+    broadcast_name: ClassVar[str] = "daskgd-coef"
+
+    #: Key prefix of each kind's chunk tasks.
+    TASK_NAMES: ClassVar[dict[str, str]] = {
+        "loss_grad": "daskgd-grad",
+        "loss_grad_hess": "daskgd-loss-grad-hess",
+        "gram": "daskgd-gram",
+    }
+
+    @property
+    def task_name(self) -> str:
+        """Key prefix of this pass's chunk tasks."""
+        return self.TASK_NAMES[self.kind]
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> Any:
+        X, y, sample_weight = blocks
+        if self.kind == "gram":
+            return GramPartial(**self.objective.block_gram(X, y, sample_weight))
+        if self.kind == "loss_grad":
+            return LossGradPartial(**self.objective.block_loss_grad(X, y, sample_weight, broadcast))
+        return LossGradHessPartial(
+            **self.objective.block_loss_grad_hess(X, y, sample_weight, broadcast)
+        )
+
+
+@dataclass(frozen=True)
+class LabelCounts(Reduction):
+    """Distinct values of a target column, their counts and their weight sums.
+
+    Parameters
+    ----------
+    column : str, default="y"
+        The target column.
+    weight_column : str or None, default=None
+        Sample weights to sum per value (counts when None).
+    """
+
+    column: str = "y"
+    weight_column: str | None = None
+    name: ClassVar[str] = "daskgd-labels"
+
+    @property
+    def columns(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.column,) if self.weight_column is None else (self.column, self.weight_column)
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> LabelCountsPartial:
+        labels = np.asarray(blocks[0]).ravel()
+        values, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        if len(blocks) > 1 and blocks[1] is not None:
+            weights = np.bincount(
+                inverse.ravel(),
+                weights=np.asarray(blocks[1], dtype=np.float64),
+                minlength=len(values),
+            )
+        else:
+            weights = counts.astype(np.float64)
+        return LabelCountsPartial(values, counts.astype(np.int64), weights)
+
+
+@dataclass(frozen=True)
+class WeightSum(Reduction):
+    """Sum of a weight column (and the number of rows)."""
+
+    column: str = "sample_weight"
+    name: ClassVar[str] = "daskgd-weight-sum"
+
+    @property
+    def columns(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.column,)
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> SumPartial:
+        weights = np.asarray(blocks[0], dtype=np.float64)
+        return SumPartial(len(weights), float(weights.sum()))
+
+
+@dataclass(frozen=True)
+class ColumnMoments(Reduction):
+    """Weighted means and sums of squared deviations of every column of ``X``."""
+
+    column: str = "X"
+    weight_column: str | None = None
+    name: ClassVar[str] = "daskgd-moments"
+
+    @property
+    def columns(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.column,) if self.weight_column is None else (self.column, self.weight_column)
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> MomentsPartial:
+        X = np.asarray(blocks[0], dtype=np.float64)
+        weights = np.ones(len(X)) if len(blocks) < 2 or blocks[1] is None else np.asarray(blocks[1])
+        n = float(weights.sum())
+        if n == 0:
+            return MomentsPartial(0.0, np.zeros(X.shape[1]), np.zeros(X.shape[1]))
+        mean = weights @ X / n
+        return MomentsPartial(n, mean, weights @ (X - mean) ** 2)
+
+
+@dataclass(frozen=True)
+class BlockTotals(Reduction):
+    """Float totals of ``function(broadcast, chunk_index, *blocks)`` (a dict per chunk).
+
+    For ad-hoc sufficient statistics, e.g. the validation score of an SGD model on
+    each chunk's held-out rows. The chunk index is passed because such statistics
+    may depend on it (which rows are held out).
+    """
+
+    function: Callable[..., dict[str, float]]
+    columns: tuple[str, ...] = ("X", "y", "sample_weight")
+    name: ClassVar[str] = "daskgd-score"
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> TotalsPartial:
+        return TotalsPartial(dict(self.function(broadcast, chunk_index, *blocks)))
+
+
+@dataclass(frozen=True)
+class Fused(Reduction):
+    """Several reductions in one pass (each chunk is read once for all of them)."""
+
+    reductions: tuple[Reduction, ...]
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.reductions[0].name
+
+    @property
+    def columns(self) -> tuple[str, ...]:  # type: ignore[override]
+        names: list[str] = []
+        for reduction in self.reductions:
+            names += [c for c in reduction.columns if c not in names]
+        return tuple(names)
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> FusedPartial:
+        by_column = dict(zip(self.columns, blocks, strict=True))
+        return FusedPartial(
+            tuple(
+                r.chunk(broadcast, chunk_index, *(by_column[c] for c in r.columns))
+                for r in self.reductions
+            )
+        )
+
+
+def level_widths(n_chunks: int, split_every: int) -> list[int]:
+    """Nodes per level of a fixed-shape combine tree over ``n_chunks`` leaves.
+
+    Level 0 holds the chunks; node ``(level, j)`` combines nodes ``j * split_every``
+    to ``(j + 1) * split_every - 1`` of the level below (as many as exist), so it
+    covers chunks ``j * split_every**level`` up to ``(j + 1) * split_every**level``.
+    The last level holds the root alone.
+    """
+    widths = [n_chunks]
+    while widths[-1] > 1:
+        widths.append(-(-widths[-1] // split_every))
+    return widths
+
+
+def _children(
+    node: tuple[int, int], widths: Sequence[int], split_every: int
+) -> list[tuple[int, int]]:
+    level, index = node
+    stop = min((index + 1) * split_every, widths[level - 1])
+    return [(level - 1, child) for child in range(index * split_every, stop)]
+
+
+def combine_local(
+    reduction: Reduction,
+    partials: dict[int, Any],
+    n_chunks: int,
+    split_every: int,
+) -> dict[tuple[int, int], Any]:
+    """Combine every tree node whose chunks are all in ``partials``; return the maximal ones.
+
+    A worker holding a run of chunks combines the subtrees it holds whole and sends
+    their roots on; :func:`tree_combine` finishes the same tree, so the result does
+    not depend on which worker held which chunk.
+    """
+    widths = level_widths(n_chunks, split_every)
+    done: dict[tuple[int, int], Any] = {(0, i): p for i, p in partials.items()}
+    frontier = sorted({i // split_every for i in partials})
+    for level in range(1, len(widths)):
+        parents = []
+        for index in frontier:
+            children = _children((level, index), widths, split_every)
+            if all(child in done for child in children):
+                done[level, index] = reduction.combine([done.pop(c) for c in children])
+                parents.append(index // split_every)
+        frontier = sorted(set(parents))
+    return done
+
+
+def tree_combine(
+    reduction: Reduction,
+    nodes: dict[tuple[int, int], Any],
+    n_chunks: int,
+    split_every: int,
+) -> Any:
+    """Finish the combine tree from the nodes given (chunk partials or combined subtrees)."""
+    widths = level_widths(n_chunks, split_every)
+
+    def value(node: tuple[int, int]) -> Any:
+        if node in nodes:
+            return nodes[node]
+        return reduction.combine([value(child) for child in _children(node, widths, split_every)])
+
+    return value((len(widths) - 1, 0))

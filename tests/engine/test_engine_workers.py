@@ -1,0 +1,120 @@
+"""The engine on workers of its own: a lost worker changes no bit; chunk tasks import little.
+
+Each test starts a dedicated 2-worker LocalCluster (nannies, one thread each),
+because it kills a worker or measures the workers' memory.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import cloudpickle
+import dask.array as da
+import numpy as np
+import psutil
+import pytest
+from distributed import Client, LocalCluster
+
+from daskgd import LogisticRegression
+from daskgd.engine.frame import ChunkedFrame
+from daskgd.engine.reductions import ObjectiveReduction, as_dict
+from daskgd.io import load, write_synthetic
+from daskgd.losses import BinaryLogLoss
+from daskgd.objective import LinearObjective
+from daskgd.penalties import L2
+
+#: Modules a worker must not import to run a fit's chunk tasks (about 80-110 MB each).
+HEAVY_MODULES = ("sklearn", "pandas", "daskgd.validation", "daskgd.estimators", "dask.dataframe")
+MEMORY_LIMIT = "250MB"
+
+# The helpers below run on the workers: ship them by value, so that a worker does not
+# import this module (and, through it, scikit-learn, which alone would fill 250 MB).
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def _wait_for_workers(client: Client, n: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(client.scheduler_info(n_workers=-1)["workers"]) < n:
+        assert time.monotonic() < deadline, "the workers did not come back"
+        time.sleep(0.1)
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _loaded(prefixes: tuple[str, ...]) -> list[str]:
+    roots = set(prefixes)
+    return sorted(name for name in sys.modules if name.split(".")[0] in roots or name in roots)
+
+
+def _rss() -> int:
+    return int(psutil.Process().memory_info().rss)
+
+
+@pytest.fixture
+def own_cluster():
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            memory_limit=MEMORY_LIMIT,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def test_a_lost_worker_changes_no_bit_of_a_pass(own_cluster):
+    client = own_cluster
+    rng = np.random.default_rng(0)
+    X = da.from_array(rng.normal(size=(6_000, 8)), chunks=(300, 8))
+    y = da.from_array((rng.random((6_000, 1)) < 0.5).astype(float), chunks=(300, 1))
+    objective = LinearObjective(BinaryLogLoss(), L2(1.0), 8, 1, fit_intercept=True)
+    reduction = ObjectiveReduction(objective, "loss_grad_hess")
+    coef = rng.normal(size=objective.n_coef) * 0.1
+    frame = ChunkedFrame({"X": X, "y": y}, cache=True)
+    assert frame.on_workers
+    before = as_dict(frame.reduce(reduction, coef))
+
+    victim = frame.placement[0]
+    pid = client.run(_pid, workers=[victim])[victim]
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while victim in client.scheduler_info(n_workers=-1)["workers"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # Half the chunks are gone: the next pass recomputes them from their source, elsewhere.
+    after = as_dict(frame.reduce(reduction, coef * 1.0 + 0.0))
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
+    _wait_for_workers(client, 2)
+    again = as_dict(frame.reduce(reduction, coef))
+    for key in before:
+        np.testing.assert_array_equal(before[key], again[key], err_msg=key)
+
+
+def test_chunk_tasks_import_little_and_a_fit_fits_in_250_mb_workers(own_cluster, tmp_path):
+    client = own_cluster
+    path = tmp_path / "data.zarr"
+    write_synthetic(path, 200_000, 20, task="classification", chunk_rows=20_000, seed=1)
+    X, y = load(path)
+    pids = client.run(_pid)
+    rss_before = client.run(_rss)
+    assert not any(client.run(_loaded, HEAVY_MODULES).values())
+
+    model = LogisticRegression(solver="newton").fit(X, y)
+    assert model.n_iter_[0] >= 2
+
+    loaded = client.run(_loaded, HEAVY_MODULES)
+    assert not any(loaded.values()), loaded
+    assert client.run(_pid) == pids, "a worker was restarted"
+    growth = {w: client.run(_rss)[w] - rss_before[w] for w in pids}
+    # The data (34 MB in all, kept on the workers) and the fit's intermediates; an
+    # import of scikit-learn or pandas alone would add 80-110 MB.
+    assert max(growth.values()) < 60 * 2**20, growth
