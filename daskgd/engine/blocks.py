@@ -18,7 +18,9 @@ def first_bad_row(values: np.ndarray, *, non_negative: bool = False) -> tuple[in
     if len(values) == 0:
         return None
     rows = values.reshape(len(values), -1)
-    if values.dtype.kind in "fc":
+    # A finite sum proves every value finite at a tenth of the cost of isfinite; an
+    # infinite or NaN sum (or one that overflowed) is looked at row by row.
+    if values.dtype.kind in "fc" and not np.isfinite(np.add.reduce(rows, axis=None)):
         finite_rows = np.isfinite(rows).all(axis=1)
         if not finite_rows.all():
             return int(np.argmin(finite_rows)), "nan"
