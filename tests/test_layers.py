@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,13 +48,32 @@ def test_only_the_graph_and_io_modules_import_dask():
 
 
 def test_pure_math_layers_import_neither_dask_nor_estimators():
-    pure = ["losses", "penalties", "objective.py", "solvers", "oracles/numpy.py"]
+    pure = ["losses", "penalties", "objective.py", "solvers", "stochastic", "oracles/numpy.py"]
     for name in pure:
         target = PACKAGE / name
         paths = sorted(target.rglob("*.py")) if target.is_dir() else [target]
         for path in paths:
             roots = _imported_roots(path)
             assert not roots & {"dask", "distributed", "sklearn"}, path
+
+
+def test_the_stochastic_modules_load_without_sklearn_or_the_estimators():
+    # A worker that unpickles an SGD chunk task imports daskgd.stochastic.steps and
+    # the loss it carries (stochastic.objective); the loop and the eta search are
+    # held to the same rule, since the estimators hand them scikit-learn models.
+    heavy = ["daskgd.estimators", "daskgd.validation", "sklearn", "pandas", "dask", "distributed"]
+    code = (
+        "import sys\n"
+        "import daskgd.stochastic.steps, daskgd.stochastic.objective\n"
+        "import daskgd.stochastic.eta, daskgd.stochastic.loop\n"
+        f"heavy = {heavy!r}\n"
+        "loaded = [m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in heavy)]\n"
+        "print(sorted(loaded))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 PUBLIC_METHODS = ["fit", "predict", "predict_proba", "predict_log_proba", "decision_function"]

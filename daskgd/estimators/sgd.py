@@ -11,15 +11,13 @@ the rows each saw, and the average starts the next round.
 from __future__ import annotations
 
 import os
-import time
 import warnings
-from functools import partial
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 from sklearn import linear_model
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -29,32 +27,14 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from daskgd import validation
 from daskgd.checkpoint import Checkpoint, fingerprint
-from daskgd.estimators._sgd_steps import (
-    BlockTrainer,
-    SGDState,
-    average_states,
-    sum_dicts,
-    validation_score,
-)
-from daskgd.losses import (
-    BinaryLogLoss,
-    EpsilonInsensitive,
-    HalfSquaredError,
-    Hinge,
-    Huber,
-    MarginLogLoss,
-    ModifiedHuber,
-    PointwiseLoss,
-    SquaredHinge,
-)
-from daskgd.losses.margin import signed_targets
 from daskgd.monitoring import make_callback
 from daskgd.oracles.numpy import InMemoryChunks
-from daskgd.penalties import L1, L2, ElasticNet, NoPenalty, Penalty
-
-ETA0_CANDIDATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-AUTO_SAMPLE_ROWS = 20_000
-MIN_ADAPTIVE_ETA = 1e-6
+from daskgd.penalties import Penalty
+from daskgd.stochastic.eta import ETA0_CANDIDATES as ETA0_CANDIDATES  # importable from here too
+from daskgd.stochastic.eta import choose_eta0
+from daskgd.stochastic.loop import EpochProgress, EpochSettings, run_epochs
+from daskgd.stochastic.objective import pointwise_loss, sgd_penalty
+from daskgd.stochastic.steps import BlockTrainer, SGDState
 
 OUR_CONSTRAINTS: dict[str, list[Any]] = {
     "learning_rate": [StrOptions({"constant", "optimal", "invscaling", "adaptive", "auto"})],
@@ -69,58 +49,11 @@ OUR_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
-class _SignedRegressionLoss(PointwiseLoss):
-    """A regression loss applied to +-1 one-vs-rest targets (SGDClassifier with such a loss)."""
-
-    def __init__(self, loss: PointwiseLoss) -> None:
-        self.inner = loss
-        self.is_smooth = loss.is_smooth
-
-    def loss(self, y: np.ndarray, raw_prediction: np.ndarray) -> np.ndarray:
-        return self.inner.loss(signed_targets(y, raw_prediction.shape[1]), raw_prediction)
-
-    def gradient(self, y: np.ndarray, raw_prediction: np.ndarray) -> np.ndarray:
-        return self.inner.gradient(signed_targets(y, raw_prediction.shape[1]), raw_prediction)
-
-    def hessian(self, y: np.ndarray, raw_prediction: np.ndarray) -> np.ndarray:
-        return self.inner.hessian(signed_targets(y, raw_prediction.shape[1]), raw_prediction)
-
-
-def pointwise_loss(name: str, epsilon: float, n_classes: int | None) -> PointwiseLoss:
-    """Our pointwise loss for scikit-learn's SGD loss ``name`` (to report the objective)."""
-    regression: dict[str, PointwiseLoss] = {
-        "squared_error": HalfSquaredError(),
-        "huber": Huber(epsilon),
-        "epsilon_insensitive": EpsilonInsensitive(epsilon),
-        "squared_epsilon_insensitive": EpsilonInsensitive(epsilon, squared=True),
-    }
-    if n_classes is None:
-        return regression[name]
-    classification: dict[str, PointwiseLoss] = {
-        "hinge": Hinge(1.0),
-        "perceptron": Hinge(0.0),
-        "squared_hinge": SquaredHinge(1.0),
-        "modified_huber": ModifiedHuber(),
-        "log_loss": BinaryLogLoss() if n_classes <= 2 else MarginLogLoss(),
-    }
-    if name in classification:
-        return classification[name]
-    return _SignedRegressionLoss(regression[name])
-
-
-def sgd_penalty(name: str | None, alpha: float, l1_ratio: float) -> Penalty:
-    """scikit-learn's SGD penalty ``alpha * R(w)`` as a penalty object."""
-    if name is None or alpha == 0:
-        return NoPenalty()
-    if name == "l2":
-        return L2(alpha)
-    if name == "l1":
-        return L1(alpha)
-    return ElasticNet(alpha, l1_ratio)
-
-
 class _SGDBase(BaseEstimator):
-    """Shared epoch loop of SGDClassifier and SGDRegressor."""
+    """What SGDClassifier and SGDRegressor share: inputs, the inner model, fit and predict.
+
+    The epochs themselves are :func:`daskgd.stochastic.loop.run_epochs`.
+    """
 
     _sklearn_class: type = linear_model.SGDRegressor
     _is_classifier = False
@@ -203,41 +136,7 @@ class _SGDBase(BaseEstimator):
 
         return DaskChunks(X, y, sample_weight, cache=self.cache, retries=self.retries)
 
-    # ---- the epoch loop ----
-
-    def _choose_eta0(self, runner: Any, state: SGDState, trainer: BlockTrainer) -> float:
-        """Try each candidate step size on a sample; keep the one with the lowest objective."""
-        X, y, weight = runner.head(AUTO_SAMPLE_ROWS)
-        X, y = np.asarray(X), np.asarray(y)
-        weight = None if weight is None else np.asarray(weight)
-        split = max(1, int(0.8 * len(X)))
-        if split >= len(X):
-            split = len(X)
-        sample = InMemoryChunks(X[:split], y[:split], None if weight is None else weight[:split])
-        held_out = (X[split:], y[split:]) if split < len(X) else (X, y)
-        penalty = sgd_penalty(self.penalty, self.alpha, self.l1_ratio)
-        best_eta, best_value = ETA0_CANDIDATES[0], np.inf
-        for eta0 in ETA0_CANDIDATES:
-            candidate = clone(state.model).set_params(learning_rate="constant", eta0=eta0)
-            # np.errstate is per thread; warnings.catch_warnings is not (concurrent fits).
-            with np.errstate(all="ignore"):
-                trained = sample.chain(trainer, SGDState(candidate), [0])
-            value = self._objective(trainer, trained.model, *held_out, penalty)
-            if np.isfinite(value) and value < best_value:
-                best_eta, best_value = eta0, value
-        return best_eta
-
-    def _objective(
-        self, trainer: BlockTrainer, model: Any, X: Any, y: Any, penalty: Penalty
-    ) -> float:
-        if not hasattr(model, "coef_"):
-            return np.inf
-        from daskgd.estimators._sgd_steps import raw_prediction
-
-        with np.errstate(all="ignore"):
-            raw = raw_prediction(model, X, trainer._n_outputs)
-            loss = trainer.loss.loss(trainer._encoded_targets(y), raw).mean()
-            return float(loss + penalty.value(np.atleast_2d(model.coef_).T))
+    # ---- the epochs ----
 
     def _fit_epochs(
         self,
@@ -273,133 +172,94 @@ class _SGDBase(BaseEstimator):
             self._check_weight_total(runner, weight_total)
         early_stopping = bool(self.early_stopping) and not partial
         trainer = self._trainer(classes, self.validation_fraction if early_stopping else 0.0)
-        if resume is not None:
-            state = SGDState(resume["model"])
-            eta0 = resume["eta0"]
-            self.n_passes_ = resume["n_passes"]
-            self.n_iter_ = resume["n_iter"]
-            self.loss_curve_ = np.asarray(resume["losses"])
-        elif self._continuing:
-            state = SGDState(self.sgd_)
-            eta0 = self.eta0_
-            self.n_passes_ += runner.n_passes  # label and weight passes
-        else:
-            state = SGDState(self._new_model(self.eta0, class_weight))
-            eta0 = self.eta0
-            if self.learning_rate == "auto":
-                eta0 = self._choose_eta0(runner, state, trainer)
-            state = SGDState(self._new_model(eta0, class_weight))
-            self.loss_curve_ = np.array([])
-            self.n_passes_ = runner.n_passes  # label and weight passes
-            self.n_iter_ = 0
         penalty = sgd_penalty(self.penalty, self.alpha, self.l1_ratio)
-        rng = np.random.default_rng(
-            int(self.random_state) if isinstance(self.random_state, Integral) else None
+        settings = self._epoch_settings(max_epochs, early_stopping, partial)
+        progress = self._start(resume, runner, settings, trainer, penalty, class_weight)
+        result = run_epochs(
+            runner,
+            trainer,
+            penalty,
+            settings,
+            progress,
+            checkpoint=checkpoint,
+            monitor=make_callback(
+                type(self).__name__, self.strategy, self.verbose, settings.n_rounds
+            ),
+            callback=self.callback,
         )
-        n_rounds = max_epochs
-        if self.strategy == "average" and not partial:
-            n_rounds = self.n_rounds or max(1, max_epochs // self.local_epochs)
-        monitor = make_callback(type(self).__name__, self.strategy, self.verbose, n_rounds)
-        self.groups_ = [list(range(runner.n_chunks))]
-        if self.strategy == "average":
-            self.groups_ = getattr(runner, "groups", self.groups_)
-        best_loss, best_score, no_improvement = np.inf, -np.inf, 0
-        losses = list(self.loss_curve_)
-        stopped = False
-        rounds_done = 0
-        if resume is not None:
-            rng.bit_generator.state = resume["rng"]
-            # The groups are part of the math of averaging: keep those of the first run.
-            self.groups_ = resume["groups"]
-            best_loss, best_score = resume["best_loss"], resume["best_score"]
-            no_improvement, stopped = resume["no_improvement"], resume["stopped"]
-            losses, rounds_done = list(resume["losses"]), resume["rounds_done"]
-
-        def snapshot() -> dict[str, Any]:
-            return {
-                "model": state.model,
-                "eta0": eta0,
-                "rng": rng.bit_generator.state,
-                "groups": self.groups_,
-                "rounds_done": rounds_done,
-                "n_iter": self.n_iter_,
-                "n_passes": self.n_passes_,
-                "losses": list(losses),
-                "best_loss": best_loss,
-                "best_score": best_score,
-                "no_improvement": no_improvement,
-                "stopped": stopped,
-            }
-
-        started = time.perf_counter()
-        try:
-            while not stopped and rounds_done < n_rounds:
-                state = state.reset_totals()
-                if self.strategy == "average" and not partial:
-                    state = runner.average_round(
-                        trainer, state, self.groups_, self.local_epochs, average_states
-                    )
-                    self.n_passes_ += self.local_epochs
-                else:
-                    order = np.arange(runner.n_chunks)
-                    if self.shuffle and not partial:
-                        order = rng.permutation(runner.n_chunks)
-                    state = runner.chain(trainer, state, [int(i) for i in order])
-                    self.n_passes_ += 1
-                self.n_iter_ += 1
-                rounds_done += 1
-                mean_loss = state.loss_sum / max(state.weight_sum, np.finfo(float).tiny)
-                objective = mean_loss + penalty.value(np.atleast_2d(state.model.coef_).T)
-                losses.append(objective)
-                if not (partial or self.tol is None):
-                    if early_stopping:
-                        totals = runner.map_reduce(partial_score(trainer, state.model), sum_dicts)
-                        self.n_passes_ += 1
-                        score = validation_score(totals, self._is_classifier)
-                        improved = score > best_score + self.tol
-                        best_score = max(best_score, score)
-                    else:
-                        improved = mean_loss < best_loss - self.tol
-                        best_loss = min(best_loss, mean_loss)
-                    no_improvement = 0 if improved else no_improvement + 1
-                    if no_improvement >= self.n_iter_no_change:
-                        learning_rate = state.model.learning_rate
-                        if learning_rate == "adaptive" and state.model.eta0 > MIN_ADAPTIVE_ETA:
-                            state.model.eta0 /= 5.0
-                            no_improvement = 0
-                        else:
-                            stopped = True
-                if checkpoint is not None and (
-                    checkpoint.due(rounds_done) or stopped or rounds_done == n_rounds
-                ):
-                    checkpoint.save(snapshot())
-                record = {
-                    "iteration": self.n_iter_,
-                    "objective": objective,
-                    "grad_norm": float("nan"),
-                    "n_passes": self.n_passes_,
-                    "seconds": time.perf_counter() - started,
-                }
-                monitor(record)
-                if self.callback is not None and not partial:
-                    self.callback(dict(record))
-        finally:
-            monitor.close()
-        if not (stopped or partial) and self.tol is not None:
+        if result.ran_out_of_rounds:
             warnings.warn(
-                f"Maximum number of iteration reached before convergence ({n_rounds} "
+                f"Maximum number of iteration reached before convergence ({settings.n_rounds} "
                 f"{'rounds' if self.strategy == 'average' else 'epochs'}). Consider increasing "
                 "max_iter to improve the fit.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        self.sgd_ = state.model
-        self.eta0_ = eta0
-        self.loss_curve_ = np.asarray(losses)
-        self.coef_ = state.model.coef_
-        self.intercept_ = state.model.intercept_
-        self.t_ = state.model.t_
+        self.sgd_ = result.model
+        self.eta0_ = result.eta0
+        self.n_iter_ = result.n_iter
+        self.n_passes_ = result.n_passes
+        self.loss_curve_ = result.losses
+        self.groups_ = result.groups
+        self.coef_ = result.model.coef_
+        self.intercept_ = result.model.intercept_
+        self.t_ = result.model.t_
         return self
+
+    def _epoch_settings(
+        self, max_epochs: int, early_stopping: bool, partial: bool
+    ) -> EpochSettings:
+        """The parameters the epoch loop reads; ``max_epochs`` is 1 for ``partial_fit``."""
+        n_rounds = max_epochs
+        if self.strategy == "average" and not partial:
+            n_rounds = self.n_rounds or max(1, max_epochs // self.local_epochs)
+        return EpochSettings(
+            strategy=self.strategy,
+            n_rounds=n_rounds,
+            local_epochs=self.local_epochs,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            shuffle=bool(self.shuffle),
+            seed=int(self.random_state) if isinstance(self.random_state, Integral) else None,
+            early_stopping=early_stopping,
+            classifier=self._is_classifier,
+            partial=partial,
+        )
+
+    def _start(
+        self,
+        resume: dict[str, Any] | None,
+        runner: Any,
+        settings: EpochSettings,
+        trainer: BlockTrainer,
+        penalty: Penalty,
+        class_weight: Any,
+    ) -> EpochProgress:
+        """Where the epochs start: a checkpoint, the previous fit (warm start) or a new model."""
+        if resume is not None:
+            return EpochProgress.from_snapshot(resume)
+        if self._continuing:
+            # This fit's label and weight passes count on top of the previous fit's.
+            return EpochProgress.start(
+                runner,
+                settings,
+                SGDState(self.sgd_),
+                self.eta0_,
+                n_iter=self.n_iter_,
+                n_passes=self.n_passes_ + runner.n_passes,
+                losses=list(self.loss_curve_),
+            )
+        eta0 = self.eta0
+        if self.learning_rate == "auto":
+            untrained = SGDState(self._new_model(self.eta0, class_weight))
+            eta0 = choose_eta0(runner, untrained, trainer, penalty)
+        return EpochProgress.start(
+            runner,
+            settings,
+            SGDState(self._new_model(eta0, class_weight)),
+            eta0,
+            n_passes=runner.n_passes,  # the label and weight passes
+        )
 
     def _classes(
         self, y: Any, classes: Any, is_dask: bool, partial: bool, runner: Any
@@ -476,11 +336,6 @@ class _SGDBase(BaseEstimator):
             Predictions; a lazy dask array with the row chunks of ``X`` for dask input.
         """
         return self._decision_blocks(X, "predict")
-
-
-def partial_score(trainer: BlockTrainer, model: Any) -> Any:
-    """The block function that scores ``model`` on a chunk's held-out rows."""
-    return partial(trainer.score_block, model)
 
 
 SHARED_DOC_PARAMETERS = """
