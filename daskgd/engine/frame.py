@@ -120,7 +120,10 @@ class ChunkedFrame:
         self.persisted = should_persist(sum(int(a.nbytes) for a in present.values()), cache)
         self.client = active_client()
         workers = worker_addresses()
-        self.groups = contiguous_groups(self.chunk_rows, n_groups or default_group_count())
+        # One group per worker (per core for dask's local scheduler).
+        self.groups = contiguous_groups(
+            self.chunk_rows, n_groups or len(workers) or default_group_count()
+        )
         self.group_workers = (
             [workers[g % len(workers)] for g in range(len(self.groups))] if workers else []
         )
