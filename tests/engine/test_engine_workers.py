@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 import cloudpickle
 import dask.array as da
@@ -19,6 +20,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from daskgd import LogisticRegression
+from daskgd.engine.execution import ChunkFailedError
 from daskgd.engine.frame import ChunkedFrame
 from daskgd.engine.reductions import ObjectiveReduction, as_dict
 from daskgd.io import load, write_synthetic
@@ -118,3 +120,35 @@ def test_chunk_tasks_import_little_and_a_fit_fits_in_250_mb_workers(own_cluster,
     # The data (34 MB in all, kept on the workers) and the fit's intermediates; an
     # import of scikit-learn or pandas alone would add 80-110 MB.
     assert max(growth.values()) < 60 * 2**20, growth
+
+
+def _poisoned(bad_chunk: int):
+    def load(block: np.ndarray, block_info: Any = None) -> np.ndarray:
+        if block_info[0]["chunk-location"][0] == bad_chunk:
+            os._exit(13)
+        return block
+
+    return load
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["kept", "streamed"])
+def test_the_chunk_that_kills_workers_is_named_not_its_neighbours(own_cluster, cache):
+    """dask counts a death against every task queued on the dying worker: the engine
+    reloads the suspects one at a time and names the one whose load kills."""
+    client = own_cluster
+    rng = np.random.default_rng(2)
+    clean = da.from_array(rng.normal(size=(2_400, 4)), chunks=(200, 4))
+    X = clean.map_blocks(_poisoned(5), dtype=clean.dtype, name="poisoned-load")
+    y = da.from_array(np.ones((2_400, 1)), chunks=(200, 1))
+    objective = LinearObjective(BinaryLogLoss(), L2(1.0), 4, 1, fit_intercept=True)
+    frame = ChunkedFrame({"X": X, "y": y}, cache=cache)
+    with pytest.raises(ChunkFailedError, match=r"Chunk 5 of X killed every worker") as raised:
+        frame.reduce(ObjectiveReduction(objective, "loss_grad"), np.zeros(objective.n_coef))
+    assert raised.value.chunk == 5
+    assert raised.value.key[0] == "poisoned-load"
+    # The scheduler forgives failures again, and the same data without the poison fits.
+    _wait_for_workers(client, 2)
+    assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures) == 3
+    again = ChunkedFrame({"X": clean, "y": y}, cache=cache)
+    total = again.reduce(ObjectiveReduction(objective, "loss_grad"), np.zeros(objective.n_coef))
+    assert total.n == 2_400
