@@ -136,6 +136,7 @@ class ChunkedFrame:
         self.n_passes = 0
         self.unchecked = {name for name in present if name in CHECKED_INPUTS} if check else set()
         self._blocks: dict[str, list[Any]] = {}
+        self._retired: list[list[Any]] = []
         # Unweighted unless weights are given: every pass may read "sample_weight".
         self._absent = {name for name, array in columns.items() if array is None}
         self._absent |= {"sample_weight"} - set(columns)
@@ -240,12 +241,28 @@ class ChunkedFrame:
         else:
             self.unchecked.discard(name)
         self._absent.discard(name)
+        self._retire(name)
         self._blocks[name] = new
 
     def release(self, name: str) -> None:
         """Drop column ``name`` (its blocks are freed once no pass needs them)."""
+        self._retire(name)
         self._blocks.pop(name, None)
         self.unchecked.discard(name)
+
+    def _retire(self, name: str) -> None:
+        """Hold the blocks of a replaced column until the next pass has run.
+
+        The tasks that derive the new column may not have reached the scheduler yet:
+        releasing their inputs at once can cancel them ("lost dependencies").
+        """
+        if name in self._blocks:
+            self._retired.append(self._blocks[name])
+
+    def _passed(self, n_passes: int = 1) -> None:
+        """Count passes; what they read is computed, so retired blocks may go."""
+        self.n_passes += n_passes
+        self._retired.clear()
 
     def head(self, n_rows: int, columns: Sequence[str]) -> list[Any]:
         """The first rows of ``columns`` (at least one chunk's worth), in memory."""
@@ -356,7 +373,7 @@ class ChunkedFrame:
             result = self._reduce_on_workers(reduction, broadcast, check)
         else:
             (result,) = self.compute(self.graph(reduction, broadcast, check))
-        self.n_passes += 1
+        self._passed()
         self.unchecked -= check
         return result
 
@@ -440,6 +457,9 @@ class ChunkedFrame:
         if self.on_workers:
             assert self.client is not None
             current: Any = state
+            # Every link is held until the end: a future released before the scheduler
+            # has the task that depends on it may cancel that task.
+            links = []
             for position, index in enumerate(order):
                 current = self.client.submit(
                     step,
@@ -452,7 +472,9 @@ class ChunkedFrame:
                     pure=False,
                     **self._retry_kwargs(),
                 )
+                links.append(current)
             result = self._gather(current)
+            del links
         else:
             current = delayed(state, name=f"daskgd-model-{token}", traverse=False)
             for position, index in enumerate(order):
@@ -463,7 +485,7 @@ class ChunkedFrame:
                     dask_key_name=(f"{name}-{token}", position),
                 )
             (result,) = self.compute(current)
-        self.n_passes += 1
+        self._passed()
         return result
 
     def average_round(
@@ -484,12 +506,14 @@ class ChunkedFrame:
         columns = [self.blocks(c) for c in ("X", "y", "sample_weight")]
         workers = self.group_workers
         finals: list[Any] = []
+        links: list[Any] = []
         if self.on_workers:
             assert self.client is not None
             for g, chunk_indices in enumerate(groups):
                 current: Any = state
                 for epoch in range(local_epochs):
                     for index in chunk_indices:
+                        links.append(current)  # held until the end, as in chain
                         current = self.client.submit(
                             step,
                             current,
@@ -529,7 +553,7 @@ class ChunkedFrame:
             (result,) = self.compute(
                 delayed(average, pure=True)(*finals, dask_key_name=f"daskgd-average-{token}")
             )
-        self.n_passes += local_epochs
+        self._passed(local_epochs)
         return result
 
 
