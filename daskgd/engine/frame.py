@@ -251,7 +251,7 @@ class ChunkedFrame:
         self.unchecked.discard(name)
 
     def _retire(self, name: str) -> None:
-        """Hold the blocks of a replaced column until the next pass has run.
+        """Hold the blocks of a replaced column for the frame's life.
 
         The tasks that derive the new column may not have reached the scheduler yet:
         releasing their inputs at once can cancel them ("lost dependencies").
@@ -260,9 +260,9 @@ class ChunkedFrame:
             self._retired.append(self._blocks[name])
 
     def _passed(self, n_passes: int = 1) -> None:
-        """Count passes; what they read is computed, so retired blocks may go."""
+        """Count passes (retired blocks stay held: a derived block lost with a worker
+        is recomputed from them)."""
         self.n_passes += n_passes
-        self._retired.clear()
 
     def head(self, n_rows: int, columns: Sequence[str]) -> list[Any]:
         """The first rows of ``columns`` (at least one chunk's worth), in memory."""
