@@ -40,6 +40,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import math
@@ -94,6 +95,8 @@ METHODS = (
     "daskgd sequential",
     "daskgd average",
     "daskgd sequential, streamed",
+    "plain futures sequential",
+    "plain futures average",
     "sklearn loop, zarr reads",
     "sklearn loop, preloaded",
     "dask-ml Incremental",
@@ -242,6 +245,92 @@ def sklearn_loop_run(
         if epoch in EPOCHS:
             result[epoch] = (elapsed, model.coef_.copy(), model.intercept_.copy())
     return result
+
+
+def _futures_step(model: Any, X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> Any:
+    model = copy.deepcopy(model)
+    model.partial_fit(X, y, classes=classes)
+    return model
+
+
+def _futures_average(*models: Any) -> Any:
+    """Average equal-sized groups' models (the floor: no row weighting, no loss totals)."""
+    model = copy.deepcopy(models[0])
+    model.coef_ = np.mean([m.coef_ for m in models], axis=0)
+    model.intercept_ = np.mean([m.intercept_ for m in models], axis=0)
+    model.t_ = float(np.mean([m.t_ for m in models]))
+    return model
+
+
+class PlainFutures:
+    """The floor of both strategies: the same chains of ``partial_fit`` tasks, bare.
+
+    The chunks are scattered once to the workers (contiguous halves, as daskgd
+    places them) and stay there; every epoch (or round) is submitted as plain
+    futures and its model gathered, as daskgd does to check its stopping rule. No
+    validation, no loss totals, no checkpoints: what is left is scikit-learn's
+    SGD and the scheduler. The ratio of the two is the speedup averaging can reach
+    on this machine.
+    """
+
+    def __init__(self, client: Client, chunks: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.client = client
+        workers = sorted(client.scheduler_info()["workers"])
+        self.groups = [
+            list(group) for group in np.array_split(np.arange(len(chunks)), len(workers))
+        ]
+        self.placement: dict[int, str] = {}
+        self.futures: dict[int, tuple[Any, Any]] = {}
+        for worker, group in zip(workers, self.groups, strict=False):
+            for index in group:
+                X_chunk, y_chunk = chunks[index]
+                self.placement[index] = worker
+                self.futures[index] = (
+                    client.scatter(X_chunk, workers=[worker]),
+                    client.scatter(y_chunk, workers=[worker]),
+                )
+
+    def _step(self, model: Any, index: int) -> Any:
+        X_future, y_future = self.futures[index]
+        return self.client.submit(
+            _futures_step,
+            model,
+            X_future,
+            y_future,
+            np.array([0.0, 1.0]),
+            workers=[self.placement[index]],
+            pure=False,
+        )
+
+    def run(self, args: argparse.Namespace, strategy: str) -> Run:
+        from sklearn.linear_model import SGDClassifier as SkSGDClassifier
+
+        model: Any = SkSGDClassifier(**sklearn_params(args), max_iter=1, tol=None)
+        orders = chunk_order(len(self.futures), args.seed)
+        result: Run = {}
+        start = time.perf_counter()
+        for epoch in range(1, max(EPOCHS) + 1):
+            if strategy == "sequential":
+                for index in next(orders):
+                    model = self._step(model, index)
+            else:
+                finals = []
+                for group in self.groups:
+                    current = model
+                    for index in group:
+                        current = self._step(current, index)
+                    finals.append(current)
+                model = self.client.submit(_futures_average, *finals, pure=False)
+            model = model.result()
+            if epoch in EPOCHS:
+                result[epoch] = (time.perf_counter() - start, model.coef_, model.intercept_)
+        return result
+
+    def release(self) -> None:
+        for pair in self.futures.values():
+            for future in pair:
+                future.release()
+        self.futures.clear()
 
 
 def dask_ml_run(X: da.Array, y: da.Array, args: argparse.Namespace) -> Run:
@@ -426,6 +515,18 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             f"accuracy {100 * average['accuracy']:.3f}% vs {100 * sequential['accuracy']:.3f}% "
             f"({-100 * accuracy_drop:+.3f} pp)"
         )
+        plain_sequential = _find(rows, "plain futures sequential", k)
+        plain_average = _find(rows, "plain futures average", k)
+        if (
+            plain_sequential
+            and plain_average
+            and plain_sequential["seconds"]
+            and plain_average["seconds"]
+        ):
+            detail += (
+                "; the same chains as plain futures, data already on the workers: "
+                f"{plain_sequential['seconds'] / plain_average['seconds']:.2f}x"
+            )
         targets.append(
             {
                 "target": name,
@@ -609,11 +710,21 @@ def main(argv: list[str] | None = None) -> int:
             methods.append(
                 Method(
                     "daskgd sequential, streamed",
+                    "plain futures sequential",
+                    "plain futures average",
                     lambda: daskgd_run(X, y, args, "sequential", cache=False),
                     {1: "cache=False: chunks read from zarr on the workers every epoch"},
                 )
             )
+        plain = PlainFutures(client, chunks)
+        floor_note = {1: "chunks scattered to the workers once, before (not timed)"}
         methods += [
+            Method(
+                "plain futures sequential",
+                lambda: plain.run(args, "sequential"),
+                floor_note,
+            ),
+            Method("plain futures average", lambda: plain.run(args, "average"), floor_note),
             Method(
                 "sklearn loop, zarr reads",
                 lambda: sklearn_loop_run(read_chunk, n_chunks, args),
@@ -642,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows = [row for entry in methods for row in entry.finish(evaluate)]
                 write_results(args, rows, partial=True)
         chunks.clear()
+        plain.release()
 
     sequential = _find(rows, "daskgd sequential", max(EPOCHS))
     loop = _find(rows, "sklearn loop, preloaded", max(EPOCHS))
@@ -666,6 +778,26 @@ def main(argv: list[str] | None = None) -> int:
         f"{max(EPOCHS) - min(EPOCHS)}: "
         + "; ".join(f"{method} {seconds:.3f}" for method, seconds in steady.items())
     )
+    for floor, ours in (
+        ("plain futures sequential", "daskgd sequential"),
+        ("plain futures average", "daskgd average"),
+    ):
+        if floor in steady and ours in steady:
+            print(
+                f"steady s/epoch {ours} {steady[ours]:.3f} vs {floor} {steady[floor]:.3f}: "
+                f"{steady[ours] / steady[floor]:.2f}x the floor"
+            )
+    pairs = [
+        ("daskgd sequential", "daskgd average"),
+        ("plain futures sequential", "plain futures average"),
+    ]
+    speedups = [
+        f"{a.split()[0]} {steady[a] / steady[b]:.2f}x"
+        for a, b in pairs
+        if a in steady and b in steady
+    ]
+    if speedups:
+        print("steady-state speedup of averaging: " + "; ".join(speedups))
     print(
         f"true model on the held-out set: accuracy {100 * truth['accuracy']:.3f}%, "
         f"{evaluate.loss_name} {truth['loss']:.5f}"

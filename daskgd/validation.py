@@ -18,6 +18,7 @@ import numpy as np
 from dask.base import is_dask_collection as _is_dask_collection
 
 from daskgd.engine.blocks import checked_block
+from daskgd.engine.execution import known_row_chunks
 
 
 def is_dask_collection(obj: Any) -> bool:
@@ -27,7 +28,7 @@ def is_dask_collection(obj: Any) -> bool:
 
 def _as_dask_array(obj: Any, name: str) -> da.Array:
     if isinstance(obj, (dd.DataFrame, dd.Series)):
-        return obj.to_dask_array(lengths=True)
+        return obj.to_dask_array()  # lengths unknown: see with_known_rows
     if isinstance(obj, da.Array):
         return obj
     if is_dask_collection(obj):
@@ -65,10 +66,44 @@ def _check_numeric(array: da.Array, name: str) -> None:
     raise ValueError(f"{name} has dtype {dtype}, but daskgd needs numeric data: {hint}.")
 
 
-def _known_chunks(array: da.Array) -> da.Array:
-    if any(np.isnan(size) for size in array.chunks[0]):
-        array = array.compute_chunk_sizes()
-    return array
+def _known_chunks(array: da.Array, name: str) -> da.Array:
+    (result,), _ = known_row_chunks([array], [name])
+    assert result is not None
+    return result
+
+
+def with_known_rows(
+    X: Any, y: Any, sample_weight: Any = None, *, retries: int = 0
+) -> tuple[da.Array, da.Array, da.Array | None, int]:
+    """The inputs of a fit as dask arrays whose row chunks are known, and the passes spent.
+
+    The partition lengths of dask DataFrames and Series are computed together, in
+    one pass (counted in ``n_passes_``); arrays with known chunks cost nothing.
+
+    Parameters
+    ----------
+    X, y : array-like or dask collection
+        Data and targets.
+    sample_weight : array-like or dask collection, optional
+        Row weights.
+    retries : int, default=0
+        Reruns of a task that raised.
+
+    Returns
+    -------
+    X, y, sample_weight : dask arrays (``sample_weight`` may be None)
+    n_passes : int
+        0 or 1.
+    """
+    arrays = [
+        _as_dask_array(X, "X"),
+        _as_dask_array(y, "y"),
+        None if sample_weight is None else _as_dask_array(sample_weight, "sample_weight"),
+    ]
+    (X, y, sample_weight), n_passes = known_row_chunks(
+        arrays, ["X", "y", "sample_weight"], retries=retries
+    )
+    return X, y, sample_weight, n_passes
 
 
 def check_dask_X(X: Any, *, name: str = "X") -> da.Array:
@@ -88,7 +123,7 @@ def check_dask_X(X: Any, *, name: str = "X") -> da.Array:
     -------
     X : dask array of shape (n_samples, n_features)
     """
-    array = _known_chunks(_as_dask_array(X, name))
+    array = _known_chunks(_as_dask_array(X, name), name)
     if array.ndim == 1:
         raise ValueError(
             f"Expected 2D array, got 1D array instead for {name} with shape {array.shape}. "
@@ -167,7 +202,7 @@ def align_rows(array: Any, X: da.Array, *, name: str) -> da.Array:
     -------
     array : dask array
     """
-    result = _known_chunks(_as_dask_array(array, name))
+    result = _known_chunks(_as_dask_array(array, name), name)
     if result.ndim not in (1, 2):
         raise ValueError(f"{name} must be 1D or 2D, got shape {result.shape}.")
     if result.shape[0] != X.shape[0]:

@@ -32,7 +32,7 @@ from scipy.special import expit
 from sklearn.base import clone
 from sklearn.metrics import log_loss
 
-from daskgd import LinearRegression, LogisticRegression, Ridge
+from daskgd import LinearRegression, LogisticRegression, Ridge, SGDClassifier
 
 pytestmark = pytest.mark.filterwarnings("error::sklearn.exceptions.ConvergenceWarning")
 
@@ -308,6 +308,18 @@ def test_dask_dataframe_with_unknown_partition_lengths(client: Client, data: Dat
     np.testing.assert_array_equal(classifier.feature_names_in_, columns)
     assert_same_fit(classifier, _sklearn_logistic().fit(frame, data.np["y_binary"]))
     np.testing.assert_array_equal(np.asarray(classifier.predict(ddf)), classifier.predict(frame))
+
+    # One counted pass finds the lengths of X and y together; then the fit's own passes.
+    assert regressor.n_passes_ == 1 + 1  # and the Gram pass
+    known = LogisticRegression(C=C, solver="newton", tol=TIGHT_TOL).fit(
+        da.from_array(data.np["X"], chunks=40), da.from_array(data.np["y_binary"], chunks=40)
+    )
+    assert classifier.n_passes_ == known.n_passes_ + 1
+    sgd_known = SGDClassifier(max_iter=2, tol=None, random_state=0).fit(
+        da.from_array(data.np["X"], chunks=40), da.from_array(data.np["y_binary"], chunks=40)
+    )
+    sgd = SGDClassifier(max_iter=2, tol=None, random_state=0).fit(ddf, labels)
+    assert sgd.n_passes_ == sgd_known.n_passes_ + 1
 
 
 # ---- predictions stay lazy, keep the row chunks, and equal the NumPy ones ----

@@ -313,3 +313,60 @@ def map_row_blocks(
         dtype=dtype,
         meta=np.empty((0, 0), dtype=dtype),
     )
+
+
+def _block_rows(block: Any) -> np.ndarray:
+    return np.array([len(block)], dtype=np.int64)
+
+
+def known_row_chunks(
+    arrays: Sequence[da.Array | None], labels: Sequence[str], *, retries: int = 0
+) -> tuple[list[da.Array | None], int]:
+    """The arrays with their row chunk sizes known, and the passes that took (0 or 1).
+
+    A dask DataFrame does not know its partitions' lengths. Those of every array
+    that lacks them are computed in one pass (arrays read from the same DataFrame
+    share its read tasks), with ``retries`` and a named error; the data is not kept.
+
+    Parameters
+    ----------
+    arrays : sequence of dask arrays or None
+        The inputs of a fit (``None`` for one not given).
+    labels : sequence of str
+        The name the user knows each by (``"X"``), for errors.
+    retries : int, default=0
+        Reruns of a task that raised.
+
+    Returns
+    -------
+    arrays : list of dask arrays or None
+        The same arrays, with known chunks along rows.
+    n_passes : int
+        1 if any lengths had to be computed, else 0.
+    """
+    unknown = [
+        i
+        for i, array in enumerate(arrays)
+        if array is not None and any(np.isnan(size) for size in array.chunks[0])
+    ]
+    if not unknown:
+        return list(arrays), 0
+    counts = [
+        da.map_blocks(
+            _block_rows,
+            arrays[i].rechunk({1: -1}) if arrays[i].ndim == 2 else arrays[i],  # type: ignore[union-attr]
+            drop_axis=1 if arrays[i].ndim == 2 else None,  # type: ignore[union-attr]
+            chunks=(1,),
+            dtype=np.int64,
+            meta=np.empty((0,), dtype=np.int64),
+        )
+        for i in unknown
+    ]
+    lengths = compute(*counts, retries=retries, array_names=input_names(arrays, labels))
+    result = list(arrays)
+    for i, sizes in zip(unknown, lengths, strict=True):
+        array = arrays[i]
+        assert array is not None
+        chunks = (tuple(int(n) for n in sizes),) + array.chunks[1:]
+        result[i] = da.Array(array.dask, array.name, chunks, meta=array._meta)
+    return result, 1

@@ -46,14 +46,22 @@ class LinearModelBase(BaseEstimator):
     # ---- inputs ----
 
     def _validate_X_y(
-        self, X: Any, y: Any, *, multi_output: bool, y_numeric: bool
-    ) -> tuple[Any, Any, bool]:
-        """Validated ``X`` and raw ``y``, and whether they are dask collections."""
+        self, X: Any, y: Any, sample_weight: Any, *, multi_output: bool, y_numeric: bool
+    ) -> tuple[Any, Any, Any, bool]:
+        """Validated ``X``, raw ``y`` and weights, and whether they are dask collections.
+
+        With dask input, ``self._input_passes`` counts the pass (if any) that found
+        the partition lengths of dask DataFrames.
+        """
+        self._input_passes = 0
         if validation.is_dask_collection(X) or validation.is_dask_collection(y):
             if hasattr(X, "columns"):
                 self.feature_names_in_ = np.asarray(X.columns, dtype=object)
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
+            X, y, sample_weight, self._input_passes = validation.with_known_rows(
+                X, y, sample_weight, retries=self.retries
+            )
             X = validation.check_dask_X(X)
             self.n_features_in_ = X.shape[1]
             y = validation.align_rows(y, X, name="y")
@@ -62,7 +70,7 @@ class LinearModelBase(BaseEstimator):
                 if y.shape[1] != 1:
                     raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}.")
                 y = y[:, 0]
-            return X, y, True
+            return X, y, self._validate_sample_weight(sample_weight, X, True), True
         X, y = validate_data(
             self,
             X,
@@ -72,7 +80,7 @@ class LinearModelBase(BaseEstimator):
             multi_output=multi_output,
             y_numeric=y_numeric,
         )
-        return X, y, False
+        return X, y, self._validate_sample_weight(sample_weight, X, False), False
 
     def _validate_sample_weight(self, sample_weight: Any, X: Any, is_dask: bool) -> Any:
         if sample_weight is None:
@@ -190,6 +198,7 @@ class LinearModelBase(BaseEstimator):
         oracle = self._make_oracle(objective, X, y, sample_weight, is_dask, frame)
         if frame is None:
             oracle.prior_passes += label_passes
+        oracle.prior_passes += getattr(self, "_input_passes", 0)
         if oracle.weight_sum <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")
         monitor = make_callback(type(self).__name__, solver, self.verbose, self._max_iter())

@@ -32,8 +32,9 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
         engine frame whose columns ``y`` and ``sample_weight`` hold the class indices
         and the class-weighted rows; with NumPy input it is None.
         """
-        X, y, is_dask = self._validate_X_y(X, y, multi_output=False, y_numeric=False)
-        sample_weight = self._validate_sample_weight(sample_weight, X, is_dask)
+        X, y, sample_weight, is_dask = self._validate_X_y(
+            X, y, sample_weight, multi_output=False, y_numeric=False
+        )
         balance_weights = self.class_weight == "balanced" and sample_weight is not None
         frame = None
         if is_dask:

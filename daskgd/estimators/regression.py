@@ -37,8 +37,9 @@ class _LeastSquaresBase(MultiOutputMixin, RegressorMixin, LinearModelBase):
             Fitted estimator.
         """
         self._validate_params()
-        X, y, is_dask = self._validate_X_y(X, y, multi_output=True, y_numeric=True)
-        sample_weight = self._validate_sample_weight(sample_weight, X, is_dask)
+        X, y, sample_weight, is_dask = self._validate_X_y(
+            X, y, sample_weight, multi_output=True, y_numeric=True
+        )
         single_target = y.ndim == 1
         targets: Any = (
             validation.as_float_column_matrix(y)

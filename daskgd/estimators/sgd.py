@@ -91,12 +91,20 @@ class _SGDBase(BaseEstimator):
     # ---- inputs ----
 
     def _chunks(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, bool, Any, Any]:
-        """Validated data as a chunk runner; whether it is dask; and the raw ``y``."""
+        """Validated data as a chunk runner; whether it is dask; and the raw ``y``.
+
+        ``self._input_passes`` counts the pass (if any) that found the partition
+        lengths of dask DataFrames.
+        """
+        self._input_passes = 0
         if validation.is_dask_collection(X) or validation.is_dask_collection(y):
             if hasattr(X, "columns"):
                 self.feature_names_in_ = np.asarray(X.columns, dtype=object)
             elif not self._continuing and hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
+            X, y, sample_weight, self._input_passes = validation.with_known_rows(
+                X, y, sample_weight, retries=self.retries
+            )
             X = validation.check_dask_X(X)
             if self._continuing and X.shape[1] != self.n_features_in_:
                 raise ValueError(
@@ -246,7 +254,7 @@ class _SGDBase(BaseEstimator):
                 SGDState(self.sgd_),
                 self.eta0_,
                 n_iter=self.n_iter_,
-                n_passes=self.n_passes_ + runner.n_passes,
+                n_passes=self.n_passes_ + self._input_passes + runner.n_passes,
                 losses=list(self.loss_curve_),
             )
         eta0 = self.eta0
@@ -258,7 +266,7 @@ class _SGDBase(BaseEstimator):
             settings,
             SGDState(self._new_model(eta0, class_weight)),
             eta0,
-            n_passes=runner.n_passes,  # the label and weight passes
+            n_passes=self._input_passes + runner.n_passes,  # partition lengths, labels, weights
         )
 
     def _classes(
