@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     # For type checkers only, which cannot follow ``__getattr__``: the same
     # names as the registry (tests/test_registry.py checks that they agree).
     from daskgd.estimators.classification import LogisticRegression as LogisticRegression
+    from daskgd.estimators.hgb import (
+        HistGradientBoostingClassifier as HistGradientBoostingClassifier,
+    )
+    from daskgd.estimators.hgb import (
+        HistGradientBoostingRegressor as HistGradientBoostingRegressor,
+    )
     from daskgd.estimators.regression import LinearRegression as LinearRegression
     from daskgd.estimators.regression import Ridge as Ridge
     from daskgd.estimators.sgd import SGDClassifier as SGDClassifier

@@ -237,6 +237,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
         close_client(client)
     save_model(estimator, args.output)
     curve = np.asarray(getattr(estimator, "loss_curve_", []), dtype=float)
+    if not curve.size and np.size(getattr(estimator, "train_score_", [])) > 1:
+        curve = -np.asarray(estimator.train_score_, dtype=float)[1:]  # trees: loss per tree
+    if hasattr(estimator, "coef_"):
+        size = {"n_coefficients": int(np.size(estimator.coef_) + np.size(estimator.intercept_))}
+        described = f"{size['n_coefficients']} coefficients"
+    else:
+        size = {"n_trees": int(estimator.n_iter_ * estimator.n_trees_per_iteration_)}
+        described = f"{size['n_trees']} trees"
     report = {
         "model": type(estimator).__name__,
         "params": {k: repr(v) for k, v in estimator.get_params().items()},
@@ -249,18 +257,24 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "loss_curve": curve.tolist(),
         "seconds": seconds,
         "scheduler": scheduler,
-        "n_coefficients": int(np.size(estimator.coef_) + np.size(estimator.intercept_)),
+        **size,
         "output": str(args.output),
     }
     print(
         f"{report['model']} ({report['solver']}): {report['n_iter']} iterations, "
         f"{report['n_passes']} passes, objective {report['objective']}, "
-        f"{seconds:.2f}s, {report['n_coefficients']} coefficients -> {args.output}"
+        f"{seconds:.2f}s, {described} -> {args.output}"
     )
     if args.report:
         args.report.write_text(json.dumps(report, indent=2))
-    if args.plot:
+    if args.plot and curve.size:
         _plot(curve, args.plot, f"{report['model']} ({report['solver']})")
+    elif args.plot:
+        print(
+            f"daskgd fit: no loss curve to plot ({report['model']} records its loss only "
+            "with early stopping); no plot written.",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -52,6 +52,12 @@ ESTIMATORS: tuple[EstimatorEntry, ...] = (
     EstimatorEntry("LinearSVC", "daskgd.estimators.svm", "svm", "classifier"),
     EstimatorEntry("SGDClassifier", "daskgd.estimators.sgd", "sgd-classifier", "classifier"),
     EstimatorEntry("SGDRegressor", "daskgd.estimators.sgd", "sgd-regressor", "regressor"),
+    EstimatorEntry(
+        "HistGradientBoostingClassifier", "daskgd.estimators.hgb", "hgb-classifier", "classifier"
+    ),
+    EstimatorEntry(
+        "HistGradientBoostingRegressor", "daskgd.estimators.hgb", "hgb-regressor", "regressor"
+    ),
 )
 
 _BY_NAME = {entry.name: entry for entry in ESTIMATORS}

@@ -152,11 +152,14 @@ def check_dask_X(X: Any, *, name: str = "X") -> da.Array:
     return array
 
 
-def check_dask_X_predict(X: Any, n_features_in: int, estimator_name: str) -> da.Array:
+def check_dask_X_predict(
+    X: Any, n_features_in: int, estimator_name: str, *, check_values: bool = True
+) -> da.Array:
     """:func:`check_dask_X` for predictions, with the number of features seen in fit.
 
     The returned array checks each chunk for NaN and infinity inside the tasks
-    that predict on it (see :func:`check_blocks`), so nothing is computed here.
+    that predict on it (see :func:`check_blocks`), so nothing is computed here;
+    ``check_values=False`` leaves the values alone (trees take NaN as missing).
 
     Parameters
     ----------
@@ -166,6 +169,8 @@ def check_dask_X_predict(X: Any, n_features_in: int, estimator_name: str) -> da.
         Number of features seen in fit.
     estimator_name : str
         For messages.
+    check_values : bool, default=True
+        Check the values for NaN and infinity in the prediction's tasks.
 
     Returns
     -------
@@ -177,7 +182,7 @@ def check_dask_X_predict(X: Any, n_features_in: int, estimator_name: str) -> da.
             f"X has {array.shape[1]} features, but {estimator_name} is expecting "
             f"{n_features_in} features as input."
         )
-    return check_blocks(array, "X")
+    return check_blocks(array, "X") if check_values else array
 
 
 def check_dask_y(y: da.Array, *, numeric: bool) -> None:

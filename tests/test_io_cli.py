@@ -566,6 +566,12 @@ def runs(data_dir: Path, scheduler_address: str) -> dict[str, Run]:
             *("-o", "model.daskgd"),
             *(["--quiet"] if model != "logistic" else []),  # one fit with its progress bar
         )
+    commands["fit-hgb"] = module_command(
+        *("fit", data_dir / "classification.zarr", "--model", "hgb-classifier"),
+        *[arg for key, value in HGB_PARAMS.items() for arg in ("--param", f"{key}={value}")],
+        *("--workers", "1", "--chunk-mb", CHUNK_MB, "--report", "report.json"),
+        *("--plot", "loss.png", "--quiet", "-o", "model.daskgd"),
+    )
     commands["fit-unknown-param"] = module_command(
         *("fit", data_dir / "classification.zarr", "--model", "logistic"),
         *("--param", "learning_speed=3", "-o", "model.daskgd"),
@@ -658,6 +664,29 @@ def test_cli_fit(data_dir: Path, runs: dict[str, Run], model: str) -> None:
         assert_array_equal(prediction, expected.predict(X))
     else:
         assert_allclose(prediction, expected.predict(X), rtol=1e-8, atol=1e-8)
+
+
+HGB_PARAMS = {"max_iter": 4, "early_stopping": True, "random_state": 0}
+
+
+def test_cli_fit_trees(data_dir: Path, runs: dict[str, Run]) -> None:
+    run = runs["fit-hgb"]
+    assert run.returncode == 0, str(run)
+    assert "HistGradientBoostingClassifier" in run.stdout and "4 trees" in run.stdout
+    X, y = quiet_load(data_dir / "classification.zarr", chunk_bytes=int(CHUNK_MB * 2**20))
+    expected = daskgd.HistGradientBoostingClassifier(**HGB_PARAMS).fit(X, y)
+    report = json.loads((run.cwd / "report.json").read_text())
+    assert report["model"] == "HistGradientBoostingClassifier"
+    assert report["n_trees"] == expected.n_iter_ == 4
+    assert report["n_passes"] == expected.n_passes_
+    # The loss of every tree on the training rows (early stopping records it).
+    assert_allclose(report["loss_curve"], -expected.train_score_[1:], rtol=1e-12)
+    assert (run.cwd / "loss.png").read_bytes().startswith(PNG_SIGNATURE)
+    with pytest.warns(UntrustedModelWarning):
+        fitted = load_model(run.cwd / "model.daskgd")
+    X_memory = X.compute()
+    assert_array_equal(fitted.predict(X_memory), expected.predict(X_memory))
+    assert_allclose(fitted.predict_proba(X_memory), expected.predict_proba(X_memory))
 
 
 def test_cli_fit_on_external_scheduler(runs: dict[str, Run], scheduler_address: str) -> None:

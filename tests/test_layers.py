@@ -48,7 +48,16 @@ def test_only_the_graph_and_io_modules_import_dask():
 
 
 def test_pure_math_layers_import_neither_dask_nor_estimators():
-    pure = ["losses", "penalties", "objective.py", "solvers", "stochastic", "oracles/numpy.py"]
+    pure = [
+        "losses",
+        "penalties",
+        "objective.py",
+        "solvers",
+        "stochastic",
+        "trees",
+        "engine/memory.py",
+        "oracles/numpy.py",
+    ]
     for name in pure:
         target = PACKAGE / name
         paths = sorted(target.rglob("*.py")) if target.is_dir() else [target]
@@ -66,6 +75,22 @@ def test_the_stochastic_modules_load_without_sklearn_or_the_estimators():
         "import sys\n"
         "import daskgd.stochastic.steps, daskgd.stochastic.objective\n"
         "import daskgd.stochastic.eta, daskgd.stochastic.loop\n"
+        f"heavy = {heavy!r}\n"
+        "loaded = [m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in heavy)]\n"
+        "print(sorted(loaded))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_tree_modules_load_without_sklearn_or_the_estimators():
+    # A worker that runs a boosting pass imports daskgd.trees.passes (and its kernels).
+    heavy = ["daskgd.estimators", "daskgd.validation", "sklearn", "pandas", "dask", "distributed"]
+    code = (
+        "import sys\n"
+        "import daskgd.trees.passes, daskgd.trees.grower, daskgd.trees.predictor\n"
         f"heavy = {heavy!r}\n"
         "loaded = [m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in heavy)]\n"
         "print(sorted(loaded))"

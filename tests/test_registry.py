@@ -69,6 +69,8 @@ def test_cli_models_come_from_the_registry_under_the_same_names():
         "svm": "LinearSVC",
         "sgd-classifier": "SGDClassifier",
         "sgd-regressor": "SGDRegressor",
+        "hgb-classifier": "HistGradientBoostingClassifier",
+        "hgb-regressor": "HistGradientBoostingRegressor",
     }
     assert cli.MODELS == registry.cli_models()
     assert set(cli.MODELS.values()) == NAMES

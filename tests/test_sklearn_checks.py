@@ -7,11 +7,13 @@ not from a list kept here).
 
 from __future__ import annotations
 
-from sklearn import linear_model, svm
+from sklearn import ensemble, linear_model, svm
 from sklearn.utils._test_common.instance_generator import _get_expected_failed_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from daskgd import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
     LinearRegression,
     LinearSVC,
     LogisticRegression,
@@ -28,6 +30,8 @@ ESTIMATORS = [
     SGDRegressor(random_state=0),
     LinearSVC(),
     LinearSVC(loss="hinge"),
+    HistGradientBoostingClassifier(max_iter=10, random_state=0),
+    HistGradientBoostingRegressor(max_iter=10, random_state=0),
 ]
 
 COUNTERPARTS = {
@@ -37,6 +41,8 @@ COUNTERPARTS = {
     SGDClassifier: linear_model.SGDClassifier,
     SGDRegressor: linear_model.SGDRegressor,
     LinearSVC: svm.LinearSVC,
+    HistGradientBoostingClassifier: ensemble.HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor: ensemble.HistGradientBoostingRegressor,
 }
 
 

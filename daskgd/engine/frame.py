@@ -32,6 +32,7 @@ import numpy as np
 from dask.base import tokenize
 from dask.delayed import Delayed, delayed
 from dask.graph_manipulation import clone
+from distributed import Future
 
 from daskgd.engine import tasks
 from daskgd.engine.execution import (
@@ -202,17 +203,28 @@ class ChunkedFrame:
         function: Callable[..., Any],
         inputs: Sequence[str],
         broadcast: Any = None,
+        keep: bool | None = None,
     ) -> None:
         """Make (or replace) column ``name``: ``function(*input_blocks[, broadcast])`` per chunk.
 
         The new blocks are computed next to their chunk and kept there when the frame
         is kept in memory; streamed, they are recomputed in every pass that reads them.
-        A column derived from unchecked inputs is checked like them.
+        ``keep=True`` keeps them on the chunk's worker even when the inputs are
+        streamed (a small column derived from large data, such as binned X); a lost
+        block is then recomputed from the inputs' source. A column derived from
+        unchecked inputs is checked like them.
         """
-        token = tokenize(self.token, name, function, list(inputs), broadcast)
-        key = f"daskgd-{name.replace('_', '-')}-{token}"
         input_blocks = [self.blocks(column) for column in inputs]
-        if self.on_workers:
+        # The inputs' own keys: a column derived again from new inputs gets new keys.
+        input_keys = [[getattr(block, "key", None) for block in column] for column in input_blocks]
+        token = tokenize(self.token, name, function, list(inputs), broadcast, input_keys)
+        key = f"daskgd-{name.replace('_', '-')}-{token}"
+        kept_here = self.on_workers or bool(keep and self.client is not None and self.placement)
+        if kept_here and all(
+            block is None or isinstance(block, Future)
+            for column in input_blocks
+            for block in column
+        ):
             assert self.client is not None
             new = [
                 self.client.submit(
@@ -228,13 +240,28 @@ class ChunkedFrame:
                 )
                 for i in range(self.n_chunks)
             ]
+        elif kept_here:
+            # Streamed inputs: the graph from their source, computed on the chunk's worker.
+            assert self.client is not None
+            step = delayed(partial(tasks.map_chunk, function), pure=True)
+            new = [
+                self.client.compute(
+                    step(
+                        broadcast, *(column[i] for column in input_blocks), dask_key_name=(key, i)
+                    ),
+                    workers=[self.placement[i]],
+                    allow_other_workers=True,
+                    **self._retry_kwargs(),
+                )
+                for i in range(self.n_chunks)
+            ]
         else:
             step = delayed(partial(tasks.map_chunk, function), pure=True)
             new = [
                 step(broadcast, *(column[i] for column in input_blocks), dask_key_name=(key, i))
                 for i in range(self.n_chunks)
             ]
-            if self.persisted:
+            if self.persisted or keep:
                 new = list(dask.persist(*new, **self._retry_kwargs()))
         if any(column in self.unchecked for column in inputs):
             self.unchecked.add(name)
@@ -258,6 +285,42 @@ class ChunkedFrame:
         """
         if name in self._blocks:
             self._retired.append(self._blocks[name])
+
+    def settle(self) -> None:
+        """Wait for the kept columns' blocks, then stop holding the columns they replaced.
+
+        A model that replaces a column every round (boosting's raw predictions) calls
+        this once per round, so replaced blocks do not pile up. A block lost with a
+        worker is still recomputed: the scheduler keeps its graph.
+        """
+        if not self._retired or self.client is None:
+            self._retired.clear()
+            return
+        current = [
+            block
+            for blocks in self._blocks.values()
+            for block in blocks
+            if isinstance(block, Future)
+        ]
+        if current:
+            self._gather_all(current)
+        self._retired.clear()
+
+    def _gather_all(self, futures: list[Any]) -> None:
+        from distributed import wait
+
+        wait(futures)
+        failed = [future for future in futures if future.status == "error"]
+        if failed:
+            self._gather(failed[0])
+
+    def _kept(self, columns: Sequence[str]) -> bool:
+        """Whether every block of ``columns`` is a future on a worker (or absent)."""
+        return self.client is not None and all(
+            block is None or isinstance(block, Future)
+            for name in columns
+            for block in self.blocks(name)
+        )
 
     def _passed(self, n_passes: int = 1) -> None:
         """Count passes (retired blocks stay held: a derived block lost with a worker
@@ -369,7 +432,7 @@ class ChunkedFrame:
             The combined partial of all rows.
         """
         check = self._to_check(reduction)
-        if self.on_workers:
+        if self.on_workers or (self.group_workers and self._kept(reduction.columns)):
             result = self._reduce_on_workers(reduction, broadcast, check)
         else:
             (result,) = self.compute(self.graph(reduction, broadcast, check))

@@ -1,0 +1,122 @@
+"""The inner loops of tree boosting, compiled by numba: binning, routing rows, histograms.
+
+Every kernel runs over the rows of one chunk in order, so a chunk's result does
+not depend on where or when it runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+#: Fields of a histogram bin: sum of gradients, sum of hessians, number of rows.
+GRADIENT, HESSIAN, COUNT = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def bin_columns(X: np.ndarray, thresholds: np.ndarray, n_thresholds: np.ndarray, missing_bin: int):
+    """Bin index of every value: the number of thresholds below it; NaN goes to ``missing_bin``.
+
+    ``thresholds[f, :n_thresholds[f]]`` are feature ``f``'s increasing thresholds
+    (scikit-learn's: ``x <= thresholds[b]`` means bin ``b`` or lower).
+    """
+    n_rows, n_features = X.shape
+    binned = np.empty((n_rows, n_features), dtype=np.uint8)
+    for i in range(n_rows):
+        for f in range(n_features):
+            x = X[i, f]
+            if np.isnan(x):
+                binned[i, f] = missing_bin
+                continue
+            left, right = 0, n_thresholds[f]
+            while left < right:
+                middle = (left + right) // 2
+                if x <= thresholds[f, middle]:
+                    right = middle
+                else:
+                    left = middle + 1
+            binned[i, f] = left
+    return binned
+
+
+@njit(cache=True, nogil=True)
+def leaves_of_binned_rows(
+    binned: np.ndarray,
+    feature: np.ndarray,
+    bin_threshold: np.ndarray,
+    missing_left: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    is_leaf: np.ndarray,
+    missing_bin: int,
+) -> np.ndarray:
+    """The leaf (node index) each binned row reaches in a tree, grown or growing."""
+    n_rows = binned.shape[0]
+    leaves = np.empty(n_rows, dtype=np.int32)
+    for i in range(n_rows):
+        node = 0
+        while not is_leaf[node]:
+            value = binned[i, feature[node]]
+            if value == missing_bin:
+                goes_left = missing_left[node]
+            else:
+                goes_left = value <= bin_threshold[node]
+            node = left[node] if goes_left else right[node]
+        leaves[i] = node
+    return leaves
+
+
+@njit(cache=True, nogil=True)
+def leaves_of_raw_rows(
+    X: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    missing_left: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    is_leaf: np.ndarray,
+) -> np.ndarray:
+    """The leaf each row of raw (unbinned) data reaches: ``x <= threshold`` goes left."""
+    n_rows = X.shape[0]
+    leaves = np.empty(n_rows, dtype=np.int32)
+    for i in range(n_rows):
+        node = 0
+        while not is_leaf[node]:
+            x = X[i, feature[node]]
+            if np.isnan(x):
+                goes_left = missing_left[node]
+            else:
+                goes_left = x <= threshold[node]
+            node = left[node] if goes_left else right[node]
+        leaves[i] = node
+    return leaves
+
+
+@njit(cache=True, nogil=True)
+def histograms(
+    binned: np.ndarray,
+    gradients: np.ndarray,
+    hessians: np.ndarray,
+    slots: np.ndarray,
+    n_slots: int,
+    n_bins: int,
+) -> np.ndarray:
+    """Per slot, feature and bin: the sums of gradients and hessians, and the row count.
+
+    Row ``i`` adds to slot ``slots[i]`` (rows of slot -1 add nowhere). The result
+    has shape ``(n_slots, n_features, n_bins, 3)``.
+    """
+    n_rows, n_features = binned.shape
+    result = np.zeros((n_slots, n_features, n_bins, 3))
+    for i in range(n_rows):
+        slot = slots[i]
+        if slot < 0:
+            continue
+        g = np.float64(gradients[i])
+        h = np.float64(hessians[i])
+        for f in range(n_features):
+            b = binned[i, f]
+            result[slot, f, b, 0] += g
+            result[slot, f, b, 1] += h
+            result[slot, f, b, 2] += 1.0
+    return result

@@ -1,0 +1,327 @@
+"""The passes of a boosting fit as engine reductions and derive functions (run on workers).
+
+NumPy and the numba kernels only: a worker that runs them imports this module,
+the engine's reductions and block checks, and the tree modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from daskgd.engine.blocks import IMPUTE_HINT, first_bad_row
+from daskgd.engine.reductions import Reduction
+from daskgd.trees.binning import sample_of_chunk
+from daskgd.trees.kernels import histograms
+from daskgd.trees.losses import BoostingLoss
+from daskgd.trees.tree import TreeArrays
+
+
+def validation_rows(chunk_index: int, n_rows: int, fraction: float, seed: int) -> np.ndarray:
+    """Rows of a chunk held out for early stopping: a fixed, seeded share of each chunk."""
+    if fraction <= 0:
+        return np.zeros(n_rows, dtype=bool)
+    rng = np.random.default_rng([seed, 1, chunk_index])
+    return rng.random(n_rows) < fraction
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Which rows are held out: ``fraction`` of each chunk, drawn with ``seed``."""
+
+    fraction: float = 0.0
+    seed: int = 0
+
+    def mask(self, chunk_index: int, n_rows: int) -> np.ndarray:
+        return validation_rows(chunk_index, n_rows, self.fraction, self.seed)
+
+
+# ---- the binning sample, with the value checks of the fit ----
+
+
+@dataclass(frozen=True)
+class SamplePartial:
+    """Sampled rows of X, the weight of the training rows, and their target totals.
+
+    Attributes
+    ----------
+    rows : ndarray
+        The sampled rows of X.
+    row_weights : ndarray
+        Their sample weights (ones when unweighted).
+    weight : float
+        Weight of the training (not held-out) rows.
+    weighted_y : float
+        Their weighted target sum (regression).
+    labels : ndarray
+        Sorted distinct labels of every row, held out or not (classification).
+    label_weights : ndarray
+        Weight of the training rows of each label.
+    label_counts : ndarray
+        Rows of each label, held out or not (for balanced class weights).
+    """
+
+    rows: np.ndarray
+    row_weights: np.ndarray
+    weight: float
+    weighted_y: float
+    labels: np.ndarray
+    label_weights: np.ndarray
+    label_counts: np.ndarray
+
+    def merge(self, other: SamplePartial) -> SamplePartial:
+        labels, inverse = np.unique(
+            np.concatenate([self.labels, other.labels]), return_inverse=True
+        )
+        inverse = inverse.ravel()
+        label_weights = np.bincount(
+            inverse,
+            weights=np.concatenate([self.label_weights, other.label_weights]),
+            minlength=len(labels),
+        )
+        label_counts = np.bincount(
+            inverse,
+            weights=np.concatenate([self.label_counts, other.label_counts]),
+            minlength=len(labels),
+        )
+        return SamplePartial(
+            np.concatenate([self.rows, other.rows]),
+            np.concatenate([self.row_weights, other.row_weights]),
+            self.weight + other.weight,
+            self.weighted_y + other.weighted_y,
+            labels,
+            label_weights,
+            label_counts,
+        )
+
+
+def _where(chunk_index: int, first_row: int, row: int) -> str:
+    return f"chunk {chunk_index} at row {first_row + row} (row {row} of the chunk)"
+
+
+def check_tree_inputs(
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    chunk_index: int,
+    first_row: int,
+) -> None:
+    """NaN in X is a value; infinity in X, and NaN or infinity in y or weights, is an error."""
+    values = np.asarray(X)
+    if values.dtype.kind == "f":
+        infinite = np.isinf(values).any(axis=1)
+        if infinite.any():
+            row = int(np.argmax(infinite))
+            raise ValueError(
+                f"Input X contains infinity in {_where(chunk_index, first_row, row)}. "
+                f"NaN is allowed (a missing value); replace infinite values {IMPUTE_HINT}."
+            )
+    for name, block, non_negative in (("y", y, False), ("sample_weight", sample_weight, True)):
+        if block is None:
+            continue
+        bad = first_bad_row(np.asarray(block), non_negative=non_negative)
+        if bad is None:
+            continue
+        row, problem = bad
+        if problem == "negative":
+            raise ValueError(
+                f"Negative values in data passed to `sample_weight`: "
+                f"{_where(chunk_index, first_row, row)}."
+            )
+        raise ValueError(
+            f"Input {name} contains NaN or infinity in {_where(chunk_index, first_row, row)}."
+        )
+
+
+@dataclass(frozen=True)
+class BinningSample(Reduction):
+    """The rows the bin edges come from, and the sums the baseline needs; checks the inputs.
+
+    Broadcast: ``(rows_per_chunk, first_rows, seed, holdout)``.
+    """
+
+    classifier: bool = False
+    name = "daskgd-hgb-sample"
+    columns = ("X", "y", "sample_weight")
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> SamplePartial:
+        rows_per_chunk, first_rows, seed, holdout = broadcast
+        X, y, sample_weight = blocks
+        check_tree_inputs(X, y, sample_weight, chunk_index, first_rows[chunk_index])
+        held_out = holdout.mask(chunk_index, len(X))
+        train = ~held_out
+        weight = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, float)
+        target = np.asarray(y).reshape(len(X), -1)[:, 0]
+        train_rows = np.flatnonzero(train)
+        taken = train_rows[
+            sample_of_chunk(len(train_rows), chunk_index, rows_per_chunk[chunk_index], seed)
+        ]
+        sample = np.asarray(X, dtype=np.float64)[taken]
+        sample_weights = weight[taken]
+        if self.classifier:
+            labels, inverse = np.unique(target, return_inverse=True)
+            inverse = inverse.ravel()
+            label_weights = np.bincount(
+                inverse[train], weights=weight[train], minlength=len(labels)
+            )
+            label_counts = np.bincount(inverse, minlength=len(labels)).astype(np.float64)
+            return SamplePartial(
+                sample,
+                sample_weights,
+                float(weight[train].sum()),
+                0.0,
+                labels,
+                label_weights,
+                label_counts,
+            )
+        return SamplePartial(
+            sample,
+            sample_weights,
+            float(weight[train].sum()),
+            float(weight[train] @ np.asarray(target[train], dtype=np.float64)),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros(0),
+        )
+
+
+# ---- per-row columns ----
+
+
+def initial_raw(y: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """The raw prediction of every row before any tree: the baseline."""
+    return np.tile(np.asarray(baseline, dtype=np.float64), (len(y), 1))
+
+
+def row_gradients(
+    raw: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, loss: BoostingLoss
+) -> np.ndarray:
+    """Gradients and hessians of every row, shape (n_rows, n_trees, 2), float32."""
+    return loss.gradients(raw, y, sample_weight)
+
+
+@dataclass(frozen=True)
+class AddTrees:
+    """A derive function: ``raw`` plus the values of one iteration's trees (picklable)."""
+
+    trees: tuple[TreeArrays, ...]
+    missing_bin: int
+
+    def __call__(self, binned: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        updated = np.array(raw, dtype=np.float64, copy=True)
+        for k, tree in enumerate(self.trees):
+            updated[:, k] += tree.predict_binned(binned, self.missing_bin)
+        return updated
+
+
+# ---- histograms ----
+
+
+@dataclass(frozen=True)
+class HistogramPartial:
+    """Per tree of the iteration, the histograms of the nodes asked for."""
+
+    per_tree: tuple[np.ndarray, ...]
+
+    def merge(self, other: HistogramPartial) -> HistogramPartial:
+        return HistogramPartial(
+            tuple(a + b for a, b in zip(self.per_tree, other.per_tree, strict=True))
+        )
+
+
+@dataclass(frozen=True)
+class HistogramRequest:
+    """What a histogram pass is told: the trees so far, which nodes to build, the holdout."""
+
+    trees: tuple[TreeArrays, ...]
+    slots: tuple[np.ndarray, ...]
+    n_bins: int
+    missing_bin: int
+    holdout: Holdout
+
+
+@dataclass(frozen=True)
+class NodeHistograms(Reduction):
+    """One pass: the histograms of the requested nodes of every tree, over training rows."""
+
+    name = "daskgd-hgb-histograms"
+    columns = ("binned", "gradients")
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> HistogramPartial:
+        request: HistogramRequest = broadcast
+        binned, gradients = blocks
+        held_out = request.holdout.mask(chunk_index, len(binned))
+        parts = []
+        for k, (tree, slots) in enumerate(zip(request.trees, request.slots, strict=True)):
+            n_slots = int(slots.max()) + 1 if len(slots) else 0
+            if n_slots == 0:
+                parts.append(np.zeros((0, binned.shape[1], request.n_bins, 3)))
+                continue
+            row_slots = slots[tree.leaves_of_binned(binned, request.missing_bin)]
+            row_slots[held_out] = -1
+            parts.append(
+                histograms(
+                    binned,
+                    gradients[:, k, 0],
+                    gradients[:, k, 1],
+                    row_slots,
+                    n_slots,
+                    request.n_bins,
+                )
+            )
+        return HistogramPartial(tuple(parts))
+
+
+# ---- losses for early stopping ----
+
+
+@dataclass(frozen=True)
+class LossPartial:
+    """Weighted loss sums and weights of the training and the held-out rows."""
+
+    train_loss: float
+    train_weight: float
+    validation_loss: float
+    validation_weight: float
+
+    def merge(self, other: LossPartial) -> LossPartial:
+        return LossPartial(
+            self.train_loss + other.train_loss,
+            self.train_weight + other.train_weight,
+            self.validation_loss + other.validation_loss,
+            self.validation_weight + other.validation_weight,
+        )
+
+
+@dataclass(frozen=True)
+class BoostingLosses(Reduction):
+    """The mean losses of the current raw predictions. Broadcast: ``(loss, holdout)``."""
+
+    name = "daskgd-hgb-loss"
+    columns = ("raw", "y", "sample_weight")
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> LossPartial:
+        loss, holdout = broadcast
+        raw, y, sample_weight = blocks
+        losses = loss.row_losses(raw, y)
+        weight = np.ones(len(raw)) if sample_weight is None else np.asarray(sample_weight, float)
+        held_out = holdout.mask(chunk_index, len(raw))
+        train = ~held_out
+        return LossPartial(
+            float(weight[train] @ losses[train]),
+            float(weight[train].sum()),
+            float(weight[held_out] @ losses[held_out]),
+            float(weight[held_out].sum()),
+        )
+
+
+def stack_histograms(partial: HistogramPartial) -> list[np.ndarray]:
+    """The per-tree histograms of a pass's result."""
+    return list(partial.per_tree)
+
+
+def trees_tuple(trees: Sequence[TreeArrays]) -> tuple[TreeArrays, ...]:
+    return tuple(trees)
