@@ -148,3 +148,120 @@ def test_parameters_not_supported_yet_are_refused_not_ignored(regression):
         HistGradientBoostingRegressor(monotonic_cst=[1, 0, 0, 0, 0, 0]).fit(X, y)
     with pytest.raises(NotImplementedError, match="absolute_error"):
         HistGradientBoostingRegressor(loss="absolute_error").fit(X, y)
+
+
+# ---- checkpoints ----
+
+
+class Interrupt(Exception):
+    """Raised by a callback to stop a fit."""
+
+
+def _interrupt_at(iteration: int):
+    def callback(record):
+        if record["iteration"] == iteration:
+            raise Interrupt(iteration)
+
+    return callback
+
+
+def _assert_same_trees(resumed, reference, X):
+    np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+    assert resumed.n_iter_ == reference.n_iter_
+    assert resumed.n_passes_ == reference.n_passes_
+    np.testing.assert_array_equal(resumed.train_score_, reference.train_score_)
+    np.testing.assert_array_equal(resumed.validation_score_, reference.validation_score_)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_an_interrupted_fit_resumes_to_the_same_trees(
+    client, classification, tmp_path, early_stopping
+):
+    X, y = classification
+    dask_X, dask_y = da.from_array(X, chunks=CHUNKS), da.from_array(y, chunks=CHUNKS)
+    params = {
+        "max_iter": 5,
+        "max_leaf_nodes": 7,
+        "early_stopping": early_stopping,
+        "random_state": 0,
+    }
+    reference = HistGradientBoostingClassifier(**params).fit(dask_X, dask_y)
+    path = tmp_path / "trees.ckpt"
+    interrupted = HistGradientBoostingClassifier(
+        **params, checkpoint=path, checkpoint_every=2, callback=_interrupt_at(4)
+    )
+    with pytest.raises(Interrupt):
+        interrupted.fit(dask_X, dask_y)
+    resumed = HistGradientBoostingClassifier(**params, checkpoint=path).fit(dask_X, dask_y)
+    _assert_same_trees(resumed, reference, X)
+    # A checkpoint of other parameters is refused, naming the difference.
+    with pytest.raises(ValueError, match="learning_rate"):
+        HistGradientBoostingClassifier(**params, learning_rate=0.5, checkpoint=path).fit(
+            dask_X, dask_y
+        )
+
+
+KILLED_FIT_SCRIPT = """
+import sys, time
+import dask.array as da
+import numpy as np
+from distributed import Client
+from daskgd import HistGradientBoostingRegressor
+
+address, data, checkpoint = sys.argv[1:4]
+with Client(address):
+    X, y = np.load(data + "/X.npy"), np.load(data + "/y.npy")
+    HistGradientBoostingRegressor(
+        max_iter=12, max_leaf_nodes=7, early_stopping=False, checkpoint=checkpoint,
+        checkpoint_every=1,
+        callback=lambda record: time.sleep(0.3),  # slow, so the parent kills it mid-fit
+    ).fit(da.from_array(X, chunks=700), da.from_array(y, chunks=700))
+print("finished")
+"""
+
+
+def test_a_killed_fitting_process_resumes_to_the_same_trees(client, cluster, regression, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from daskgd.checkpoint import MAGIC
+
+    X, y = regression
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    checkpoint = tmp_path / "fit.ckpt"
+    script = tmp_path / "fit_script.py"
+    script.write_text(KILLED_FIT_SCRIPT)
+    process = subprocess.Popen(
+        [sys.executable, str(script), cluster.scheduler_address, str(tmp_path), str(checkpoint)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    written = 0
+    try:
+        deadline = time.monotonic() + 120
+        while written < 3:
+            assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "no checkpoint written in 120 s"
+            if checkpoint.exists():
+                with open(checkpoint, "rb") as handle:
+                    assert handle.read(len(MAGIC)) == MAGIC
+                    handle.readline()
+                    written = len(pickle.load(handle)["predictors"])
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    params = {"max_iter": 12, "max_leaf_nodes": 7, "early_stopping": False}
+    dask_X, dask_y = da.from_array(X, chunks=700), da.from_array(y, chunks=700)
+    reference = HistGradientBoostingRegressor(**params).fit(dask_X, dask_y)
+    resumed = HistGradientBoostingRegressor(**params, checkpoint=checkpoint).fit(dask_X, dask_y)
+    assert reference.n_iter_ > written  # it was killed mid-fit
+    np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))
+    assert resumed.n_passes_ == reference.n_passes_

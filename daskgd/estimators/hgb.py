@@ -9,6 +9,7 @@ holds each chunk.
 
 from __future__ import annotations
 
+import os
 import time
 from numbers import Integral
 from typing import Any
@@ -44,7 +45,7 @@ from daskgd.trees.splitting import SplitParameters
 RUN_CONSTRAINTS: dict[str, list[Any]] = {
     "cache": ["boolean", StrOptions({"auto"})],
     "retries": [Interval(Integral, 0, None, closed="left")],
-    "checkpoint": [str, None],
+    "checkpoint": [str, os.PathLike, None],
     "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
     "callback": [callable, None],
 }
@@ -65,7 +66,6 @@ class _BoostingBase(BaseEstimator):
             "interaction_cst": self.interaction_cst is not None,
             "warm_start": bool(self.warm_start),
             "max_features": self.max_features != 1.0,
-            "checkpoint": self.checkpoint is not None,
             "categorical_features": self.categorical_features not in (None, "from_dtype"),
             "scoring": self.scoring not in ("loss", None),
         }
@@ -104,6 +104,7 @@ class _BoostingBase(BaseEstimator):
                 retries=self.retries,
                 check=False,
             )
+            self._validated = (X, y, sample_weight)
             bytes_kept = sum(frame.chunk_rows) * (X.shape[1] + 8 * 4)
             self._keep_bins = should_persist(bytes_kept, self.cache)
             return frame, True
@@ -123,6 +124,7 @@ class _BoostingBase(BaseEstimator):
         from daskgd.engine.memory import InMemoryFrame
 
         self._keep_bins = True
+        self._validated = (X, y, sample_weight)
         return InMemoryFrame({"X": X, "y": y, "sample_weight": sample_weight}), False
 
     def _set_feature_names(self, X: Any) -> None:
@@ -142,9 +144,12 @@ class _BoostingBase(BaseEstimator):
         self._not_yet_supported()
         started = time.perf_counter()
         frame, is_dask = self._frame(X, y, sample_weight)
+        checkpoint, resume = self._open_checkpoint()
         n_rows = int(sum(frame.chunk_rows))
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
+        if resume is not None:
+            seed = int(resume["seed"])  # the held-out rows of the run it resumes
         early = (
             n_rows > AUTO_EARLY_STOPPING_ROWS
             if self.early_stopping == "auto"
@@ -198,6 +203,22 @@ class _BoostingBase(BaseEstimator):
 
         train_scores: list[float] = []
         validation_scores: list[float] = []
+        predictors: list[tuple[Any, ...]] = []
+        has_missing = None
+        # A resumed fit counts the passes of the run it resumes, not those of its setup.
+        passes_before = 0
+        if resume is not None:
+            predictors = list(resume["predictors"])
+            train_scores = list(resume["train_scores"])
+            validation_scores = list(resume["validation_scores"])
+            has_missing = resume["has_missing"]
+            passes_before = int(resume["n_passes"]) - frame.n_passes
+            if predictors:
+                add = AddTrees(tuple(predictors), mapper.missing_bin)
+                frame.derive("raw", add, ["binned", "raw"], keep=True)
+
+        def n_passes() -> int:
+            return self._input_passes + passes_before + frame.n_passes
 
         def score() -> None:
             totals = frame.reduce(BoostingLosses(), (loss, holdout))
@@ -205,13 +226,12 @@ class _BoostingBase(BaseEstimator):
             if fraction > 0:
                 validation_scores.append(-totals.validation_loss / totals.validation_weight)
 
-        if early:
+        if early and resume is None:
             score()
         monitor = make_callback(type(self).__name__, "hgb", self.verbose, int(self.max_iter))
-        predictors: list[tuple[Any, ...]] = []
-        has_missing = None
+        stopped = bool(resume is not None and resume["stopped"])
         try:
-            for iteration in range(int(self.max_iter)):
+            for iteration in range(len(predictors), 0 if stopped else int(self.max_iter)):
                 settle = getattr(frame, "settle", None)
                 if settle is not None:
                     settle()
@@ -231,27 +251,38 @@ class _BoostingBase(BaseEstimator):
                     has_missing,
                 )
                 predictors.append(tuple(trees))
-                frame.derive(
-                    "raw",
-                    AddTrees(tuple(trees), mapper.missing_bin),
-                    ["binned", "raw"],
-                    keep=True,
-                )
-                stop = False
+                add = AddTrees((tuple(trees),), mapper.missing_bin)
+                frame.derive("raw", add, ["binned", "raw"], keep=True)
+                stop = all(tree.n_nodes == 1 for tree in trees)
                 if early:
                     score()
-                    stop = self._should_stop(validation_scores if fraction > 0 else train_scores)
+                    scores = validation_scores if fraction > 0 else train_scores
+                    stop = stop or self._should_stop(scores)
+                if checkpoint is not None and (
+                    checkpoint.due(iteration + 1) or stop or iteration + 1 == self.max_iter
+                ):
+                    checkpoint.save(
+                        {
+                            "seed": seed,
+                            "predictors": tuple(predictors),
+                            "train_scores": list(train_scores),
+                            "validation_scores": list(validation_scores),
+                            "has_missing": has_missing,
+                            "n_passes": n_passes() - self._input_passes,
+                            "stopped": stop,
+                        }
+                    )
                 record = {
                     "iteration": iteration + 1,
                     "objective": -train_scores[-1] if train_scores else float("nan"),
                     "grad_norm": float("nan"),
-                    "n_passes": self._input_passes + frame.n_passes,
+                    "n_passes": n_passes(),
                     "seconds": time.perf_counter() - started,
                 }
                 monitor(record)
                 if self.callback is not None:
                     self.callback(dict(record))
-                if stop or all(tree.n_nodes == 1 for tree in trees):
+                if stop:
                     break
         finally:
             monitor.close()
@@ -259,9 +290,20 @@ class _BoostingBase(BaseEstimator):
         self.n_iter_ = len(predictors)
         self.train_score_ = np.asarray(train_scores)
         self.validation_score_ = np.asarray(validation_scores)
-        self.n_passes_ = self._input_passes + frame.n_passes
+        self.n_passes_ = n_passes()
         self.is_categorical_ = None
         return self
+
+    def _open_checkpoint(self) -> tuple[Any, dict[str, Any] | None]:
+        """The checkpoint of this fit (None without one), and the state to resume from."""
+        if self.checkpoint is None:
+            return None, None
+        from daskgd.checkpoint import Checkpoint, fingerprint
+
+        checkpoint = Checkpoint(
+            self.checkpoint, fingerprint(self, *self._validated), every=self.checkpoint_every
+        )
+        return checkpoint, checkpoint.load()
 
     def _should_stop(self, scores: list[float]) -> bool:
         """scikit-learn's rule: none of the last ``n_iter_no_change`` scores improved by ``tol``."""
@@ -343,10 +385,13 @@ class HistGradientBoostingRegressor(RegressorMixin, _BoostingBase):
         Keep binned X on the workers ("auto": when it fits in half their memory).
     retries : int, default=0
         Reruns of a chunk task that raised.
-    checkpoint : None
-        Not supported yet.
+    checkpoint : str or path-like, optional
+        File of the fit's state, written every ``checkpoint_every`` iterations (and
+        at the end); a fit started with an existing checkpoint of the same data and
+        parameters resumes from it and ends with the same trees. One of other data
+        or parameters is refused, naming what differs.
     checkpoint_every : int, default=10
-        Trees between checkpoints.
+        Iterations between checkpoints.
     callback : callable, optional
         Called with a record after every iteration.
 

@@ -205,15 +205,21 @@ def row_gradients(
 
 @dataclass(frozen=True)
 class AddTrees:
-    """A derive function: ``raw`` plus the values of one iteration's trees (picklable)."""
+    """A derive function: ``raw`` plus the values of some iterations' trees (picklable).
 
-    trees: tuple[TreeArrays, ...]
+    ``iterations[i][k]`` is the tree of class ``k`` at the ``i``-th iteration; they are
+    added in order, so adding several at once (a resumed fit) gives the same bits as
+    adding them one iteration at a time.
+    """
+
+    iterations: tuple[tuple[TreeArrays, ...], ...]
     missing_bin: int
 
     def __call__(self, binned: np.ndarray, raw: np.ndarray) -> np.ndarray:
         updated = np.array(raw, dtype=np.float64, copy=True)
-        for k, tree in enumerate(self.trees):
-            updated[:, k] += tree.predict_binned(binned, self.missing_bin)
+        for trees in self.iterations:
+            for k, tree in enumerate(trees):
+                updated[:, k] += tree.predict_binned(binned, self.missing_bin)
         return updated
 
 
