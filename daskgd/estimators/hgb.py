@@ -340,8 +340,9 @@ class HistGradientBoostingRegressor(RegressorMixin, _BoostingBase):
 
     Parameters
     ----------
-    loss : {"squared_error"}, default="squared_error"
-        The loss (other losses of scikit-learn are refused for now).
+    loss : {"squared_error", "poisson", "gamma"}, default="squared_error"
+        The loss; "poisson" and "gamma" use a log link (scikit-learn's other
+        losses, absolute_error and quantile, are refused for now).
     quantile : float, default=None
         Unused (the quantile loss is not supported yet).
     learning_rate : float, default=0.1
@@ -473,13 +474,20 @@ class HistGradientBoostingRegressor(RegressorMixin, _BoostingBase):
         self.callback = callback
 
     def _boosting_loss(self, sample: Any, frame: Any) -> tuple[BoostingLoss, np.ndarray]:
-        if self.loss != "squared_error":
+        if self.loss not in ("squared_error", "poisson", "gamma"):
             raise NotImplementedError(
                 f"HistGradientBoostingRegressor: loss={self.loss!r} is not supported yet; "
-                "use loss='squared_error'."
+                "use 'squared_error', 'poisson' or 'gamma'."
             )
-        loss = BoostingLoss("squared_error")
+        if self.loss == "gamma" and not sample.y_min > 0:
+            raise ValueError("loss='gamma' requires strictly positive y.")
+        if self.loss == "poisson" and not (sample.y_min >= 0 and sample.weighted_y > 0):
+            raise ValueError("loss='poisson' requires non-negative y and sum(y) > 0.")
+        loss = BoostingLoss(self.loss)
         return loss, loss.baseline(np.array([sample.weighted_y]), sample.weight)
+
+    def _predict_values(self, raw: Any) -> Any:
+        return raw[:, 0] if self.loss == "squared_error" else np.exp(raw[:, 0])
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> HistGradientBoostingRegressor:
         """Fit the trees.
@@ -510,8 +518,7 @@ class HistGradientBoostingRegressor(RegressorMixin, _BoostingBase):
         -------
         y : {ndarray, dask array} of shape (n_samples,)
         """
-        raw = self._raw_predict(X)
-        return raw[:, 0]
+        return self._predict_values(self._raw_predict(X))
 
 
 class HistGradientBoostingClassifier(ClassifierMixin, _BoostingBase):

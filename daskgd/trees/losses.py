@@ -18,7 +18,8 @@ EPS = float(np.finfo(np.float64).eps)
 
 @dataclass(frozen=True)
 class BoostingLoss:
-    """One of ``"squared_error"``, ``"binary"`` (log-loss, 2 classes), ``"multiclass"``.
+    """One of ``"squared_error"``, ``"poisson"``, ``"gamma"`` (log link), ``"binary"``
+    (log-loss, 2 classes) or ``"multiclass"``.
 
     Attributes
     ----------
@@ -42,6 +43,12 @@ class BoostingLoss:
         if self.name == "squared_error":
             gradient = raw[:, :1] - y[:, np.newaxis]
             hessian = np.ones_like(gradient)
+        elif self.name == "poisson":
+            gradient = np.exp(raw[:, :1]) - y[:, np.newaxis]
+            hessian = np.exp(raw[:, :1])
+        elif self.name == "gamma":
+            hessian = y[:, np.newaxis] * np.exp(-raw[:, :1])
+            gradient = 1.0 - hessian
         elif self.name == "binary":
             probability = expit(raw[:, :1])
             gradient = probability - y[:, np.newaxis]
@@ -63,6 +70,10 @@ class BoostingLoss:
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         if self.name == "squared_error":
             return 0.5 * (raw[:, 0] - y) ** 2
+        if self.name == "poisson":
+            return np.exp(raw[:, 0]) - y * raw[:, 0]
+        if self.name == "gamma":
+            return raw[:, 0] + y * np.exp(-raw[:, 0])
         if self.name == "binary":
             return np.logaddexp(0.0, raw[:, 0]) - y * raw[:, 0]
         rows = np.arange(len(y))
@@ -76,6 +87,8 @@ class BoostingLoss:
         """
         if self.name == "squared_error":
             return np.array([weighted_sums[0] / total_weight])
+        if self.name in ("poisson", "gamma"):
+            return np.array([np.log(weighted_sums[0] / total_weight)])
         proportions = np.clip(np.asarray(weighted_sums) / total_weight, EPS, 1 - EPS)
         if self.name == "binary":
             p = proportions[1]
@@ -87,6 +100,8 @@ class BoostingLoss:
         """Predictions (regression) or class probabilities from the raw prediction."""
         if self.name == "squared_error":
             return raw[:, 0]
+        if self.name in ("poisson", "gamma"):
+            return np.exp(raw[:, 0])
         if self.name == "binary":
             positive = expit(raw[:, 0])
             return np.column_stack([1.0 - positive, positive])

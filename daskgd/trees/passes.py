@@ -62,6 +62,8 @@ class SamplePartial:
         Weight of the training rows of each label.
     label_counts : ndarray
         Rows of each label, held out or not (for balanced class weights).
+    y_min : float
+        The smallest target (regression; the range of the loss is checked on it).
     """
 
     rows: np.ndarray
@@ -71,6 +73,7 @@ class SamplePartial:
     labels: np.ndarray
     label_weights: np.ndarray
     label_counts: np.ndarray
+    y_min: float = np.inf
 
     def merge(self, other: SamplePartial) -> SamplePartial:
         labels, inverse = np.unique(
@@ -95,6 +98,7 @@ class SamplePartial:
             labels,
             label_weights,
             label_counts,
+            min(self.y_min, other.y_min),
         )
 
 
@@ -185,6 +189,7 @@ class BinningSample(Reduction):
             np.zeros(0),
             np.zeros(0),
             np.zeros(0),
+            float(np.min(target)) if len(target) else np.inf,
         )
 
 

@@ -186,3 +186,19 @@ def test_early_stopping_follows_scikit_learns_rule():
     sk = SkRegressor(**params).fit(X, y)
     # Other held-out rows than scikit-learn's, the same quality.
     assert abs(model.score(X, y) - sk.score(X, y)) < 0.01
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gamma"])
+def test_log_link_losses_are_scikit_learns(loss):
+    rng = np.random.default_rng(4)
+    X = _with_missing(rng.normal(size=(2000, 5)), 10, 4)
+    mean = np.exp(0.5 * X[:, 0] - 0.3 * X[:, 1])
+    y = rng.poisson(mean).astype(float) if loss == "poisson" else rng.gamma(2.0, mean / 2.0)
+    params = {"loss": loss, "max_iter": 10, "early_stopping": False}
+    ours = HistGradientBoostingRegressor(**params).fit(X, y)
+    theirs = SkRegressor(**params).fit(X, y)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-10)
+    assert (ours.predict(X) > 0).all()
+    bad = np.zeros_like(y) if loss == "gamma" else -np.ones_like(y)
+    with pytest.raises(ValueError, match=f"loss='{loss}' requires"):
+        HistGradientBoostingRegressor(**params).fit(X, bad)
