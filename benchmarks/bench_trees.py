@@ -172,6 +172,7 @@ def lightgbm_fit(X: da.Array, y: da.Array, args: argparse.Namespace, client: Cli
 
 def xgboost_fit(X: da.Array, y: da.Array, args: argparse.Namespace, client: Client) -> Any:
     import xgboost
+    import xgboost.dask
 
     matrix = xgboost.dask.DaskQuantileDMatrix(client, X, y, max_bin=BINS)
     output = xgboost.dask.train(

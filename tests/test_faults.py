@@ -108,7 +108,7 @@ CASES: dict[str, tuple[str, Any, int]] = {
     "sgd-average": ("classification", _sgd("average"), 1),
     "hgb": (
         "classification",
-        HistGradientBoostingClassifier(max_iter=3, max_leaf_nodes=7, early_stopping=False),
+        HistGradientBoostingClassifier(max_iter=3, max_leaf_nodes=4, early_stopping=False),
         1,
     ),
 }

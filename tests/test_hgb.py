@@ -16,7 +16,7 @@ from daskgd import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 N_ROWS = 3000
 CHUNKS = 700  # uneven: the last chunk is shorter
-PARAMS = {"max_iter": 8, "early_stopping": False}
+PARAMS = {"max_iter": 5, "max_leaf_nodes": 15, "early_stopping": False}
 
 
 @pytest.fixture(scope="module")
