@@ -182,6 +182,7 @@ def test_an_interrupted_fit_resumes_to_the_same_trees(
     params = {
         "max_iter": 5,
         "max_leaf_nodes": 7,
+        "max_features": 0.7,  # the features' generator is part of the state
         "early_stopping": early_stopping,
         "random_state": 0,
     }

@@ -65,7 +65,6 @@ class _BoostingBase(BaseEstimator):
             "monotonic_cst": self.monotonic_cst is not None,
             "interaction_cst": self.interaction_cst is not None,
             "warm_start": bool(self.warm_start),
-            "max_features": self.max_features != 1.0,
             "categorical_features": self.categorical_features not in (None, "from_dtype"),
             "scoring": self.scoring not in ("loss", None),
         }
@@ -146,10 +145,13 @@ class _BoostingBase(BaseEstimator):
         frame, is_dask = self._frame(X, y, sample_weight)
         checkpoint, resume = self._open_checkpoint()
         n_rows = int(sum(frame.chunk_rows))
+        # scikit-learn's two seeds: the held-out rows, and the features of each split.
         rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
+        seed = int(rng.randint(np.iinfo(np.uint32).max, dtype="u8"))
+        feature_rng = np.random.default_rng(rng.randint(np.iinfo(np.uint32).max, dtype="u8"))
         if resume is not None:
             seed = int(resume["seed"])  # the held-out rows of the run it resumes
+            feature_rng.bit_generator.state = resume["feature_rng"]
         early = (
             n_rows > AUTO_EARLY_STOPPING_ROWS
             if self.early_stopping == "auto"
@@ -189,6 +191,7 @@ class _BoostingBase(BaseEstimator):
             max_leaf_nodes=self.max_leaf_nodes,
             max_depth=self.max_depth,
             learning_rate=float(self.learning_rate),
+            max_features=float(self.max_features),
             split=SplitParameters(
                 min_samples_leaf=int(self.min_samples_leaf),
                 l2_regularization=float(self.l2_regularization),
@@ -249,6 +252,7 @@ class _BoostingBase(BaseEstimator):
                     mapper.n_bins_non_missing,
                     params,
                     has_missing,
+                    feature_rng,
                 )
                 predictors.append(tuple(trees))
                 add = AddTrees((tuple(trees),), mapper.missing_bin)
@@ -264,6 +268,7 @@ class _BoostingBase(BaseEstimator):
                     checkpoint.save(
                         {
                             "seed": seed,
+                            "feature_rng": feature_rng.bit_generator.state,
                             "predictors": tuple(predictors),
                             "train_scores": list(train_scores),
                             "validation_scores": list(validation_scores),
@@ -358,7 +363,8 @@ class HistGradientBoostingRegressor(RegressorMixin, _BoostingBase):
     l2_regularization : float, default=0.0
         L2 penalty on the leaf values.
     max_features : float, default=1.0
-        Share of features considered per split (only 1.0 for now).
+        Share of features drawn for each split (scikit-learn's draws, from
+        ``random_state``).
     max_bins : int, default=255
         Bins of non-missing values per feature (at most 255).
     categorical_features : None or "from_dtype", default="from_dtype"

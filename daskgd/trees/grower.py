@@ -39,6 +39,7 @@ class GrowthParameters:
     max_leaf_nodes: int | None = 31
     max_depth: int | None = None
     learning_rate: float = 0.1
+    max_features: float = 1.0
     split: SplitParameters = field(default_factory=SplitParameters)
 
 
@@ -113,7 +114,11 @@ class _GrowingTree:
 
 
 def _find_split(
-    node: _Node, params: GrowthParameters, n_bins_non_missing: np.ndarray, has_missing: np.ndarray
+    node: _Node,
+    params: GrowthParameters,
+    n_bins_non_missing: np.ndarray,
+    has_missing: np.ndarray,
+    allowed: np.ndarray | None = None,
 ) -> None:
     """The node's split from its histogram; a node without one is finalised as a leaf."""
     assert node.histogram is not None
@@ -126,6 +131,7 @@ def _find_split(
         n_bins_non_missing,
         has_missing,
         params.split,
+        allowed,
     )
     if node.split is None:
         node.leaf = True
@@ -136,8 +142,13 @@ class _BestFirst:
     """scikit-learn's ``TreeGrower`` loop for one tree, paused where a pass is needed."""
 
     def __init__(
-        self, params: GrowthParameters, n_bins_non_missing: np.ndarray, has_missing: np.ndarray
+        self,
+        params: GrowthParameters,
+        n_bins_non_missing: np.ndarray,
+        has_missing: np.ndarray,
+        feature_rng: np.random.Generator | None = None,
     ) -> None:
+        self.feature_rng = feature_rng
         self.tree = _GrowingTree()
         self.heap: list[_HeapItem] = []
         self.params = params
@@ -167,9 +178,22 @@ class _BestFirst:
             return
         self._push(0)
 
+    def _allowed_features(self) -> np.ndarray | None:
+        """scikit-learn's draw of the features one split may use (``max_features``)."""
+        if self.params.max_features >= 1.0:
+            return None
+        assert self.feature_rng is not None
+        n_features = len(self.n_bins_non_missing)
+        mask = np.full(n_features, False)
+        mask[: max(1, int(np.ceil(self.params.max_features * n_features)))] = True
+        self.feature_rng.shuffle(mask)
+        return mask
+
     def _push(self, index: int) -> None:
         node = self.tree.nodes[index]
-        _find_split(node, self.params, self.n_bins_non_missing, self.has_missing)
+        _find_split(
+            node, self.params, self.n_bins_non_missing, self.has_missing, self._allowed_features()
+        )
         if not node.leaf:
             assert node.split is not None
             heapq.heappush(self.heap, _HeapItem(node.split.gain, index))
@@ -282,6 +306,7 @@ def grow_trees(
     n_bins_non_missing: np.ndarray,
     params: GrowthParameters,
     has_missing: np.ndarray | None = None,
+    feature_rng: np.random.Generator | None = None,
 ) -> tuple[list[TreeArrays], int, np.ndarray]:
     """Grow ``n_trees`` trees (one per class) together, best-first.
 
@@ -299,6 +324,10 @@ def grow_trees(
     has_missing : ndarray of bool, optional
         Whether each feature has missing values among the training rows; read from
         the root histograms when not given.
+    feature_rng : numpy Generator, optional
+        Draws the features of each split when ``params.max_features < 1``, in
+        scikit-learn's order (with several trees per iteration, their splits draw
+        in turn, where scikit-learn grows one tree after the other).
 
     Returns
     -------
@@ -313,7 +342,9 @@ def grow_trees(
     n_passes = 1
     if has_missing is None:
         has_missing = roots[0][0][:, -1, COUNT] > 0
-    growers = [_BestFirst(params, n_bins_non_missing, has_missing) for _ in range(n_trees)]
+    growers = [
+        _BestFirst(params, n_bins_non_missing, has_missing, feature_rng) for _ in range(n_trees)
+    ]
     for grower, histogram in zip(growers, roots, strict=True):
         grower.start(histogram[0])
     while True:

@@ -106,6 +106,7 @@ def find_split(
     n_bins_non_missing: np.ndarray,
     has_missing_values: np.ndarray,
     params: SplitParameters,
+    allowed: np.ndarray | None = None,
 ) -> Split | None:
     """The best split of a node, or None when no split has a positive gain.
 
@@ -124,6 +125,8 @@ def find_split(
     has_missing_values : ndarray of bool of shape (n_features,)
         Whether each feature had missing values in the training data.
     params : SplitParameters
+    allowed : ndarray of bool of shape (n_features,), optional
+        The features this split may use (``max_features``); all when None.
 
     Returns
     -------
@@ -132,6 +135,8 @@ def find_split(
     loss_current = sum_gradient * value
     best: tuple[float, int, int, bool, float, float, int] | None = None
     for feature in range(histogram.shape[0]):
+        if allowed is not None and not allowed[feature]:
+            continue
         bins = histogram[feature]
         non_missing = int(n_bins_non_missing[feature])
         missing = bool(has_missing_values[feature])

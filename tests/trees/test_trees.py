@@ -202,3 +202,15 @@ def test_log_link_losses_are_scikit_learns(loss):
     bad = np.zeros_like(y) if loss == "gamma" else -np.ones_like(y)
     with pytest.raises(ValueError, match=f"loss='{loss}' requires"):
         HistGradientBoostingRegressor(**params).fit(X, bad)
+
+
+def test_max_features_draws_scikit_learns_features():
+    X, y = make_regression(2000, 8, noise=5.0, random_state=0)
+    params = {"max_features": 0.5, "max_iter": 8, "early_stopping": False, "random_state": 3}
+    ours = HistGradientBoostingRegressor(**params).fit(X, y)
+    np.testing.assert_allclose(
+        ours.predict(X), SkRegressor(**params).fit(X, y).predict(X), rtol=1e-10, atol=1e-9
+    )
+    # Another seed draws other features, so other trees.
+    other = HistGradientBoostingRegressor(**{**params, "random_state": 4}).fit(X, y)
+    assert not np.allclose(other.predict(X), ours.predict(X))
