@@ -58,13 +58,14 @@ class _BoostingBase(BaseEstimator):
     """The boosting loop shared by the regressor and the classifier."""
 
     _is_classifier = False
+    _boosting_state: dict[str, Any]
+    n_iter_: int
 
     def _not_yet_supported(self) -> None:
         """Parameters of scikit-learn's API that this version refuses rather than ignores."""
         refused = {
             "monotonic_cst": self.monotonic_cst is not None,
             "interaction_cst": self.interaction_cst is not None,
-            "warm_start": bool(self.warm_start),
             "categorical_features": self.categorical_features not in (None, "from_dtype"),
             "scoring": self.scoring not in ("loss", None),
         }
@@ -144,6 +145,15 @@ class _BoostingBase(BaseEstimator):
         started = time.perf_counter()
         frame, is_dask = self._frame(X, y, sample_weight)
         checkpoint, resume = self._open_checkpoint()
+        warm = resume is None and bool(self.warm_start) and hasattr(self, "_boosting_state")
+        if warm:
+            if self.max_iter < self.n_iter_:
+                raise ValueError(
+                    f"max_iter={self.max_iter} must be larger than or equal to "
+                    f"n_iter_={self.n_iter_} when warm_start==True"
+                )
+            # Go on boosting the fitted trees: scikit-learn's warm start.
+            resume = {**self._boosting_state, "stopped": False}
         n_rows = int(sum(frame.chunk_rows))
         # scikit-learn's two seeds: the held-out rows, and the features of each split.
         rng = check_random_state(self.random_state)
@@ -215,13 +225,27 @@ class _BoostingBase(BaseEstimator):
             train_scores = list(resume["train_scores"])
             validation_scores = list(resume["validation_scores"])
             has_missing = resume["has_missing"]
-            passes_before = int(resume["n_passes"]) - frame.n_passes
+            # A warm start adds its own setup; a resumed checkpoint redoes the first run's.
+            passes_before = int(resume["n_passes"]) - (0 if warm else frame.n_passes)
             if predictors:
                 add = AddTrees(tuple(predictors), mapper.missing_bin)
                 frame.derive("raw", add, ["binned", "raw"], keep=True)
 
         def n_passes() -> int:
             return self._input_passes + passes_before + frame.n_passes
+
+        def state(stopped: bool) -> dict[str, Any]:
+            """What a checkpoint (or a warm start) goes on from."""
+            return {
+                "seed": seed,
+                "feature_rng": feature_rng.bit_generator.state,
+                "predictors": tuple(predictors),
+                "train_scores": list(train_scores),
+                "validation_scores": list(validation_scores),
+                "has_missing": has_missing,
+                "n_passes": n_passes() - self._input_passes,
+                "stopped": stopped,
+            }
 
         def score() -> None:
             totals = frame.reduce(BoostingLosses(), (loss, holdout))
@@ -265,18 +289,7 @@ class _BoostingBase(BaseEstimator):
                 if checkpoint is not None and (
                     checkpoint.due(iteration + 1) or stop or iteration + 1 == self.max_iter
                 ):
-                    checkpoint.save(
-                        {
-                            "seed": seed,
-                            "feature_rng": feature_rng.bit_generator.state,
-                            "predictors": tuple(predictors),
-                            "train_scores": list(train_scores),
-                            "validation_scores": list(validation_scores),
-                            "has_missing": has_missing,
-                            "n_passes": n_passes() - self._input_passes,
-                            "stopped": stop,
-                        }
-                    )
+                    checkpoint.save(state(stop))
                 record = {
                     "iteration": iteration + 1,
                     "objective": -train_scores[-1] if train_scores else float("nan"),
@@ -296,6 +309,7 @@ class _BoostingBase(BaseEstimator):
         self.train_score_ = np.asarray(train_scores)
         self.validation_score_ = np.asarray(validation_scores)
         self.n_passes_ = n_passes()
+        self._boosting_state = state(False)
         self.is_categorical_ = None
         return self
 
@@ -372,7 +386,7 @@ class HistGradientBoostingRegressor(RegressorMixin, _BoostingBase):
     monotonic_cst, interaction_cst : None
         Not supported yet.
     warm_start : bool, default=False
-        Not supported yet.
+        Go on boosting the fitted trees (on the same data) up to ``max_iter``.
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of each chunk's rows and stop when the
         validation loss stalls; "auto" does so above 10,000 rows.

@@ -214,3 +214,16 @@ def test_max_features_draws_scikit_learns_features():
     # Another seed draws other features, so other trees.
     other = HistGradientBoostingRegressor(**{**params, "random_state": 4}).fit(X, y)
     assert not np.allclose(other.predict(X), ours.predict(X))
+
+
+def test_warm_start_goes_on_boosting_as_scikit_learn_does():
+    X, y = make_regression(2000, 8, noise=5.0, random_state=0)
+    params = {"max_iter": 4, "early_stopping": False, "random_state": 3, "warm_start": True}
+    ours = HistGradientBoostingRegressor(**params, max_features=0.5).fit(X, y)
+    theirs = SkRegressor(**params, max_features=0.5).fit(X, y)
+    ours.set_params(max_iter=7).fit(X, y)
+    theirs.set_params(max_iter=7).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ == 7
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-10, atol=1e-9)
+    with pytest.raises(ValueError, match="max_iter=3 must be larger than or equal to n_iter_=7"):
+        ours.set_params(max_iter=3).fit(X, y)
