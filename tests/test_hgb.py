@@ -144,8 +144,8 @@ def test_predict_with_the_wrong_number_of_features(client: Client, regression):
 
 def test_parameters_not_supported_yet_are_refused_not_ignored(regression):
     X, y = regression
-    with pytest.raises(NotImplementedError, match="monotonic_cst"):
-        HistGradientBoostingRegressor(monotonic_cst=[1, 0, 0, 0, 0, 0]).fit(X, y)
+    with pytest.raises(NotImplementedError, match="interaction_cst"):
+        HistGradientBoostingRegressor(interaction_cst=[{0, 1}]).fit(X, y)
     with pytest.raises(NotImplementedError, match="absolute_error"):
         HistGradientBoostingRegressor(loss="absolute_error").fit(X, y)
 

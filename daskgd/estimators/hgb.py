@@ -64,7 +64,6 @@ class _BoostingBase(BaseEstimator):
     def _not_yet_supported(self) -> None:
         """Parameters of scikit-learn's API that this version refuses rather than ignores."""
         refused = {
-            "monotonic_cst": self.monotonic_cst is not None,
             "interaction_cst": self.interaction_cst is not None,
             "categorical_features": self.categorical_features not in (None, "from_dtype"),
             "scoring": self.scoring not in ("loss", None),
@@ -202,6 +201,7 @@ class _BoostingBase(BaseEstimator):
             max_depth=self.max_depth,
             learning_rate=float(self.learning_rate),
             max_features=float(self.max_features),
+            monotonic=self._monotonic(),
             split=SplitParameters(
                 min_samples_leaf=int(self.min_samples_leaf),
                 l2_regularization=float(self.l2_regularization),
@@ -313,6 +313,18 @@ class _BoostingBase(BaseEstimator):
         self.is_categorical_ = None
         return self
 
+    def _monotonic(self) -> np.ndarray | None:
+        """The constraint of every feature (scikit-learn's checks and messages), or None."""
+        if self.monotonic_cst is None:
+            return None
+        from sklearn.utils.validation import _check_monotonic_cst
+
+        if self._is_classifier and self.n_trees_per_iteration_ > 1:
+            raise ValueError(
+                "monotonic constraints are not supported for multiclass classification."
+            )
+        return np.asarray(_check_monotonic_cst(self, self.monotonic_cst), dtype=np.int64)
+
     def _open_checkpoint(self) -> tuple[Any, dict[str, Any] | None]:
         """The checkpoint of this fit (None without one), and the state to resume from."""
         if self.checkpoint is None:
@@ -383,7 +395,10 @@ class HistGradientBoostingRegressor(RegressorMixin, _BoostingBase):
         Bins of non-missing values per feature (at most 255).
     categorical_features : None or "from_dtype", default="from_dtype"
         Only numeric features are supported for now.
-    monotonic_cst, interaction_cst : None
+    monotonic_cst : array-like of int or dict, default=None
+        Per feature, 1 (increasing), -1 (decreasing) or 0; scikit-learn's rules
+        (not for more than two classes).
+    interaction_cst : None
         Not supported yet.
     warm_start : bool, default=False
         Go on boosting the fitted trees (on the same data) up to ``max_iter``.

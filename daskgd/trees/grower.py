@@ -40,6 +40,8 @@ class GrowthParameters:
     max_depth: int | None = None
     learning_rate: float = 0.1
     max_features: float = 1.0
+    #: Monotonic constraint per feature (1, -1 or 0), or None.
+    monotonic: np.ndarray | None = None
     split: SplitParameters = field(default_factory=SplitParameters)
 
 
@@ -57,6 +59,9 @@ class _Node:
     leaf: bool = False  # finalised: it will not be split
     #: The children's histograms (left, right), built before the split is taken.
     children: tuple[np.ndarray, np.ndarray] | None = None
+    #: Bounds of the children's values (monotonic constraints).
+    lower: float = -np.inf
+    upper: float = np.inf
 
 
 class _HeapItem:
@@ -120,7 +125,9 @@ def _find_split(
     has_missing: np.ndarray,
     allowed: np.ndarray | None = None,
 ) -> None:
-    """The node's split from its histogram; a node without one is finalised as a leaf."""
+    """The node's split from its histogram; a node without one is finalised as a leaf.
+
+    The root's value is 0, as in scikit-learn, whatever its bounds."""
     assert node.histogram is not None
     node.split = find_split(
         node.histogram,
@@ -132,6 +139,9 @@ def _find_split(
         has_missing,
         params.split,
         allowed,
+        params.monotonic,
+        node.lower,
+        node.upper,
     )
     if node.split is None:
         node.leaf = True
@@ -291,9 +301,25 @@ class _BestFirst:
                     child.n_samples < 2 * split_params.min_samples_leaf
                 ):
                     child.leaf, child.histogram = True, None
+            self._bound_children(node, split.feature, left, right)
             for child_index in (node.left, node.right):
                 if not self.tree.nodes[child_index].leaf:
                     self._push(child_index)
+
+    def _bound_children(self, node: _Node, feature: int, left: _Node, right: _Node) -> None:
+        """scikit-learn's bounds: a constrained split caps each side at the children's mean."""
+        constraint = 0 if self.params.monotonic is None else int(self.params.monotonic[feature])
+        if constraint == 0:
+            left.lower = right.lower = node.lower
+            left.upper = right.upper = node.upper
+            return
+        middle = (left.value + right.value) / 2
+        if constraint == 1:
+            left.lower, left.upper = node.lower, middle
+            right.lower, right.upper = middle, node.upper
+        else:
+            left.lower, left.upper = middle, node.upper
+            right.lower, right.upper = node.lower, middle
 
     def finish(self, thresholds: Sequence[np.ndarray]) -> TreeArrays:
         return self.tree.arrays(thresholds, self.n_bins_non_missing, self.params.learning_rate)

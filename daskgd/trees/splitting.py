@@ -10,6 +10,7 @@ beats what came before.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,16 @@ def node_value(sum_gradient: float | np.ndarray, sum_hessian: float | np.ndarray
     return -sum_gradient / (sum_hessian + l2 + VALUE_EPSILON)
 
 
+def bounded_value(
+    sum_gradient: Any, sum_hessian: Any, l2: float, lower: float, upper: float
+) -> Any:
+    """:func:`node_value` clipped to the node's bounds (monotonic constraints)."""
+    value = node_value(sum_gradient, sum_hessian, l2)
+    if lower == -np.inf and upper == np.inf:
+        return value
+    return np.clip(value, lower, upper)
+
+
 def _gains(
     gradient_left: np.ndarray,
     hessian_left: np.ndarray,
@@ -59,10 +70,18 @@ def _gains(
     hessian_right: np.ndarray,
     loss_current: float,
     l2: float,
+    bounds: tuple[float, float, int],
 ) -> np.ndarray:
-    value_left = node_value(gradient_left, hessian_left, l2)
-    value_right = node_value(gradient_right, hessian_right, l2)
-    return loss_current - gradient_left * value_left - gradient_right * value_right
+    lower, upper, constraint = bounds
+    value_left = bounded_value(gradient_left, hessian_left, l2, lower, upper)
+    value_right = bounded_value(gradient_right, hessian_right, l2, lower, upper)
+    gains = loss_current - gradient_left * value_left - gradient_right * value_right
+    # scikit-learn drops the splits whose children's values break the constraint.
+    if constraint == 1:
+        gains = np.where(value_left > value_right, -1.0, gains)
+    elif constraint == -1:
+        gains = np.where(value_left < value_right, -1.0, gains)
+    return gains
 
 
 def _scan(
@@ -74,6 +93,7 @@ def _scan(
     n_samples: int,
     loss_current: float,
     params: SplitParameters,
+    bounds: tuple[float, float, int],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Gains of candidate splits given the left sums (in scan order); -inf where not allowed."""
     gradient_right = sum_gradient - gradient_left
@@ -86,6 +106,7 @@ def _scan(
         hessian_right,
         loss_current,
         params.l2_regularization,
+        bounds,
     )
     allowed = (
         (count_left >= params.min_samples_leaf)
@@ -107,6 +128,9 @@ def find_split(
     has_missing_values: np.ndarray,
     params: SplitParameters,
     allowed: np.ndarray | None = None,
+    monotonic: np.ndarray | None = None,
+    lower: float = -np.inf,
+    upper: float = np.inf,
 ) -> Split | None:
     """The best split of a node, or None when no split has a positive gain.
 
@@ -127,6 +151,10 @@ def find_split(
     params : SplitParameters
     allowed : ndarray of bool of shape (n_features,), optional
         The features this split may use (``max_features``); all when None.
+    monotonic : ndarray of int of shape (n_features,), optional
+        Monotonic constraint per feature: 1 increasing, -1 decreasing, 0 none.
+    lower, upper : float
+        Bounds of the children's values (from the constraints of the splits above).
 
     Returns
     -------
@@ -138,6 +166,7 @@ def find_split(
         if allowed is not None and not allowed[feature]:
             continue
         bins = histogram[feature]
+        bounds = (lower, upper, 0 if monotonic is None else int(monotonic[feature]))
         non_missing = int(n_bins_non_missing[feature])
         missing = bool(has_missing_values[feature])
         end = non_missing - 1 + int(missing)
@@ -152,6 +181,7 @@ def find_split(
                 n_samples,
                 loss_current,
                 params,
+                bounds,
             )
             at = int(np.argmax(gains))
             if gains[at] > -np.inf:
@@ -179,6 +209,7 @@ def find_split(
                 n_samples,
                 loss_current,
                 params,
+                bounds,
             )
             # The scan keeps a bin only if it beats the left-to-right scan's best.
             floor = -1.0 if feature_best is None else feature_best[0]
@@ -211,6 +242,6 @@ def find_split(
         sum_hessian_right=h_right_best,
         n_samples_left=n_left,
         n_samples_right=n_samples - n_left,
-        value_left=float(node_value(g_left_best, h_left_best, l2)),
-        value_right=float(node_value(g_right_best, h_right_best, l2)),
+        value_left=float(bounded_value(g_left_best, h_left_best, l2, lower, upper)),
+        value_right=float(bounded_value(g_right_best, h_right_best, l2, lower, upper)),
     )

@@ -227,3 +227,20 @@ def test_warm_start_goes_on_boosting_as_scikit_learn_does():
     np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-10, atol=1e-9)
     with pytest.raises(ValueError, match="max_iter=3 must be larger than or equal to n_iter_=7"):
         ours.set_params(max_iter=3).fit(X, y)
+
+
+def test_monotonic_constraints_are_scikit_learns_and_hold():
+    X, y = make_regression(2000, 5, noise=20.0, random_state=0)
+    params = {"monotonic_cst": [1, -1, 0, 0, 1], "max_iter": 10, "early_stopping": False}
+    ours = HistGradientBoostingRegressor(**params).fit(X, y)
+    np.testing.assert_allclose(
+        ours.predict(X), SkRegressor(**params).fit(X, y).predict(X), rtol=1e-10, atol=1e-9
+    )
+    grid = np.tile(X[:50], (1, 1))
+    for feature, sign in ((0, 1), (1, -1)):
+        low, high = grid.copy(), grid.copy()
+        low[:, feature], high[:, feature] = -3.0, 3.0
+        assert np.all(sign * (ours.predict(high) - ours.predict(low)) >= 0)
+    X3, y3 = make_classification(500, 5, n_informative=3, n_classes=3, random_state=0)
+    with pytest.raises(ValueError, match="not supported for multiclass"):
+        HistGradientBoostingClassifier(**params).fit(X3, y3)
