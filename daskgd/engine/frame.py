@@ -7,7 +7,7 @@ whether the data is kept in (worker) memory between passes, and where:
 - **kept on the workers** (a dask.distributed client, and the data fits): row chunk
   ``i`` of every column is a future on worker ``placement[i]``, the workers holding
   contiguous runs of chunks. A reduction is then one task per worker over the
-  chunks it keeps, plus one task that finishes the combine tree; a map step makes
+  chunks it keeps, and the client finishes the combine tree; a map step makes
   a derived column next to its chunk; SGD chains and averaging rounds move the
   model from worker to worker.
 - **streamed** (or dask's local scheduler): every column is a list of delayed
@@ -470,7 +470,7 @@ class ChunkedFrame:
     def _reduce_on_workers(
         self, reduction: Reduction, broadcast: Any, check: frozenset[str]
     ) -> Any:
-        """A task per worker over the chunks it keeps, then one task to finish the tree."""
+        """A task per worker over the chunks it keeps; the client finishes the tree."""
         assert self.client is not None
         token = tokenize(self.token, reduction, broadcast, self.split_every, sorted(check))
         name = reduction.task_name
@@ -497,17 +497,11 @@ class ChunkedFrame:
                     **retry,
                 )
             )
-        root = self.client.submit(
-            tasks.finish_tree,
-            reduction,
-            self.n_chunks,
-            self.split_every,
-            *subtrees,
-            key=f"daskgd-reduce-{token}",
-            pure=False,
-            **retry,
+        # The root is finished here: one hop less than a task that gathers the subtrees,
+        # and the same fixed tree, so the same bits.
+        return tasks.finish_tree(
+            reduction, self.n_chunks, self.split_every, *(self._gather(f) for f in subtrees)
         )
-        return self._gather(root)
 
     def chain(self, step: Callable[..., Any], state: Any, order: Sequence[int], name: str) -> Any:
         """Thread a small ``state`` through the chunks in ``order``: the model moves, not the data.
