@@ -66,7 +66,8 @@ class _BoostingBase(BaseEstimator):
         refused = {
             "interaction_cst": self.interaction_cst is not None,
             "categorical_features": self.categorical_features not in (None, "from_dtype"),
-            "scoring": self.scoring not in ("loss", None),
+            # None means the default scorer (accuracy or R^2), not the loss.
+            "scoring": self.scoring != "loss" and self.early_stopping is not False,
         }
         for name, refuse in refused.items():
             if refuse:
@@ -79,6 +80,13 @@ class _BoostingBase(BaseEstimator):
 
     def _frame(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, bool]:
         """The frame of the data, and whether it is dask."""
+        dtypes = getattr(X, "dtypes", None)
+        if dtypes is not None and any(str(dtype) == "category" for dtype in dtypes):
+            # scikit-learn would treat them as categorical; refuse rather than bin codes.
+            raise NotImplementedError(
+                f"{type(self).__name__}: categorical features (the category columns of X) "
+                "are not supported yet; encode them as numbers first."
+            )
         if validation.is_dask_collection(X) or validation.is_dask_collection(y):
             self._set_feature_names(X)
             X, y, sample_weight, self._input_passes = validation.with_known_rows(
