@@ -1,0 +1,366 @@
+"""The boosting loop shared by daskgd's histogram gradient-boosting estimators.
+
+:class:`BoostingBase` validates the input, builds the engine frame and runs the
+passes of a fit (see :mod:`daskgd.estimators.hgb` for the estimators and
+:mod:`daskgd.trees` for the math).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from daskgd import validation
+from daskgd.engine.execution import map_row_blocks, should_persist
+from daskgd.monitoring import make_callback
+from daskgd.trees.binning import BINNING_SAMPLE_ROWS, BinMapper, sample_rows_per_chunk
+from daskgd.trees.grower import GrowthParameters, grow_trees
+from daskgd.trees.losses import BoostingLoss
+from daskgd.trees.passes import (
+    AddTrees,
+    BinningSample,
+    BoostingLosses,
+    HistogramRequest,
+    Holdout,
+    NodeHistograms,
+    initial_raw,
+    row_gradients,
+)
+from daskgd.trees.predictor import BoostedTrees
+from daskgd.trees.splitting import SplitParameters
+
+RUN_CONSTRAINTS: dict[str, list[Any]] = {
+    "cache": ["boolean", StrOptions({"auto"})],
+    "retries": [Interval(Integral, 0, None, closed="left")],
+    "checkpoint": [str, os.PathLike, None],
+    "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+    "callback": [callable, None],
+}
+
+#: Rows above which ``early_stopping="auto"`` holds rows out (scikit-learn's rule).
+AUTO_EARLY_STOPPING_ROWS = 10_000
+
+
+class BoostingBase(BaseEstimator):
+    """The boosting loop shared by the regressor and the classifier."""
+
+    _is_classifier = False
+    _boosting_state: dict[str, Any]
+    n_iter_: int
+
+    def _not_yet_supported(self) -> None:
+        """Parameters of scikit-learn's API that this version refuses rather than ignores."""
+        refused = {
+            "interaction_cst": self.interaction_cst is not None,
+            "categorical_features": self.categorical_features not in (None, "from_dtype"),
+            # None means the default scorer (accuracy or R^2), not the loss.
+            "scoring": self.scoring != "loss" and self.early_stopping is not False,
+        }
+        for name, refuse in refused.items():
+            if refuse:
+                raise NotImplementedError(
+                    f"{type(self).__name__}: {name}={getattr(self, name)!r} is not supported "
+                    "yet; leave it at its default."
+                )
+
+    # ---- inputs ----
+
+    def _frame(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, bool]:
+        """The frame of the data, and whether it is dask."""
+        dtypes = getattr(X, "dtypes", None)
+        if dtypes is not None and any(str(dtype) == "category" for dtype in dtypes):
+            # scikit-learn would treat them as categorical; refuse rather than bin codes.
+            raise NotImplementedError(
+                f"{type(self).__name__}: categorical features (the category columns of X) "
+                "are not supported yet; encode them as numbers first."
+            )
+        if validation.is_dask_collection(X) or validation.is_dask_collection(y):
+            self._set_feature_names(X)
+            X, y, sample_weight, self._input_passes = validation.with_known_rows(
+                X, y, sample_weight, retries=self.retries
+            )
+            X = validation.check_dask_X(X)
+            self.n_features_in_ = int(X.shape[1])
+            y = validation.align_rows(y, X, name="y")
+            validation.check_dask_y(y, numeric=not self._is_classifier)
+            if y.ndim == 2:
+                if y.shape[1] != 1:
+                    raise ValueError(f"y should be a 1d array, got an array of shape {y.shape}.")
+                y = y[:, 0]
+            if sample_weight is not None:
+                sample_weight = validation.align_rows(sample_weight, X, name="sample_weight")
+            from daskgd.engine.frame import ChunkedFrame
+
+            # The inputs stream from their source; what is kept is derived (binned X).
+            frame = ChunkedFrame(
+                {"X": X, "y": y, "sample_weight": sample_weight},
+                cache=False,
+                retries=self.retries,
+                check=False,
+            )
+            self._validated = (X, y, sample_weight)
+            bytes_kept = sum(frame.chunk_rows) * (X.shape[1] + 8 * 4)
+            self._keep_bins = should_persist(bytes_kept, self.cache)
+            return frame, True
+        self._input_passes = 0
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64], ensure_all_finite="allow-nan", y_numeric=False
+        )
+        if np.isinf(X).any():
+            row = int(np.argmax(np.isinf(X).any(axis=1)))
+            raise ValueError(f"Input X contains infinity at row {row}.")
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        if self._is_classifier:
+            check_classification_targets(y)
+        from daskgd.engine.memory import InMemoryFrame
+
+        self._keep_bins = True
+        self._validated = (X, y, sample_weight)
+        return InMemoryFrame({"X": X, "y": y, "sample_weight": sample_weight}), False
+
+    def _set_feature_names(self, X: Any) -> None:
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    # ---- the fit ----
+
+    def _boosting_loss(self, sample: Any, frame: Any) -> tuple[BoostingLoss, np.ndarray]:
+        """The loss and the baseline prediction, from the sample pass's totals."""
+        raise NotImplementedError
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> Any:
+        self._validate_params()
+        self._not_yet_supported()
+        started = time.perf_counter()
+        frame, is_dask = self._frame(X, y, sample_weight)
+        checkpoint, resume = self._open_checkpoint()
+        warm = resume is None and bool(self.warm_start) and hasattr(self, "_boosting_state")
+        if warm:
+            if self.max_iter < self.n_iter_:
+                raise ValueError(
+                    f"max_iter={self.max_iter} must be larger than or equal to "
+                    f"n_iter_={self.n_iter_} when warm_start==True"
+                )
+            # Go on boosting the fitted trees: scikit-learn's warm start.
+            resume = {**self._boosting_state, "stopped": False}
+        n_rows = int(sum(frame.chunk_rows))
+        # scikit-learn's two seeds: the held-out rows, and the features of each split.
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.uint32).max, dtype="u8"))
+        feature_rng = np.random.default_rng(rng.randint(np.iinfo(np.uint32).max, dtype="u8"))
+        if resume is not None:
+            seed = int(resume["seed"])  # the held-out rows of the run it resumes
+            feature_rng.bit_generator.state = resume["feature_rng"]
+        early = (
+            n_rows > AUTO_EARLY_STOPPING_ROWS
+            if self.early_stopping == "auto"
+            else bool(self.early_stopping)
+        )
+        fraction = float(self.validation_fraction or 0.0) if early else 0.0
+        holdout = Holdout(fraction, seed)
+        self.do_early_stopping_ = early
+
+        # Pass 1: the binning sample, the baseline's sums, the value checks.
+        sample = frame.reduce(
+            BinningSample(self._is_classifier),
+            (
+                sample_rows_per_chunk(frame.chunk_rows, BINNING_SAMPLE_ROWS),
+                frame.first_rows,
+                seed,
+                holdout,
+            ),
+        )
+        if sample.weight <= 0:
+            raise ValueError("Sample weights must contain at least one positive value; all are 0.")
+        loss, baseline = self._boosting_loss(sample, frame)
+        if early and fraction > 0 and not sample.rows.size:
+            raise ValueError("No row is left for training: lower validation_fraction.")
+        mapper = BinMapper.from_sample(
+            sample.rows, int(self.max_bins), None if sample_weight is None else sample.row_weights
+        )
+        self._bin_mapper = mapper
+        self._baseline_prediction = baseline
+        self._loss_object = loss
+        self.n_trees_per_iteration_ = loss.n_trees_per_iteration
+
+        keep = self._keep_bins
+        frame.derive("binned", mapper, ["X"], keep=keep)
+        frame.derive("raw", initial_raw, ["y"], broadcast=baseline, keep=True)
+        params = GrowthParameters(
+            max_leaf_nodes=self.max_leaf_nodes,
+            max_depth=self.max_depth,
+            learning_rate=float(self.learning_rate),
+            max_features=float(self.max_features),
+            monotonic=self._monotonic(),
+            split=SplitParameters(
+                min_samples_leaf=int(self.min_samples_leaf),
+                l2_regularization=float(self.l2_regularization),
+            ),
+        )
+
+        def histogram_pass(trees: list[Any], slots: list[np.ndarray]) -> list[np.ndarray]:
+            request = HistogramRequest(
+                tuple(trees), tuple(slots), mapper.n_bins, mapper.missing_bin, holdout
+            )
+            return list(frame.reduce(NodeHistograms(), request).per_tree)
+
+        train_scores: list[float] = []
+        validation_scores: list[float] = []
+        predictors: list[tuple[Any, ...]] = []
+        has_missing = None
+        # A resumed fit counts the passes of the run it resumes, not those of its setup.
+        passes_before = 0
+        if resume is not None:
+            predictors = list(resume["predictors"])
+            train_scores = list(resume["train_scores"])
+            validation_scores = list(resume["validation_scores"])
+            has_missing = resume["has_missing"]
+            # A warm start adds its own setup; a resumed checkpoint redoes the first run's.
+            passes_before = int(resume["n_passes"]) - (0 if warm else frame.n_passes)
+            if predictors:
+                add = AddTrees(tuple(predictors), mapper.missing_bin)
+                frame.derive("raw", add, ["binned", "raw"], keep=True)
+
+        def n_passes() -> int:
+            return self._input_passes + passes_before + frame.n_passes
+
+        def state(stopped: bool) -> dict[str, Any]:
+            """What a checkpoint (or a warm start) goes on from."""
+            return {
+                "seed": seed,
+                "feature_rng": feature_rng.bit_generator.state,
+                "predictors": tuple(predictors),
+                "train_scores": list(train_scores),
+                "validation_scores": list(validation_scores),
+                "has_missing": has_missing,
+                "n_passes": n_passes() - self._input_passes,
+                "stopped": stopped,
+            }
+
+        def score() -> None:
+            totals = frame.reduce(BoostingLosses(), (loss, holdout))
+            train_scores.append(-totals.train_loss / totals.train_weight)
+            if fraction > 0:
+                validation_scores.append(-totals.validation_loss / totals.validation_weight)
+
+        if early and resume is None:
+            score()
+        monitor = make_callback(type(self).__name__, "hgb", self.verbose, int(self.max_iter))
+        stopped = bool(resume is not None and resume["stopped"])
+        try:
+            for iteration in range(len(predictors), 0 if stopped else int(self.max_iter)):
+                settle = getattr(frame, "settle", None)
+                if settle is not None:
+                    settle()
+                frame.derive(
+                    "gradients",
+                    row_gradients,
+                    ["raw", "y", "sample_weight"],
+                    broadcast=loss,
+                    keep=True,
+                )
+                trees, _, has_missing = grow_trees(
+                    histogram_pass,
+                    loss.n_trees_per_iteration,
+                    mapper.thresholds,
+                    mapper.n_bins_non_missing,
+                    params,
+                    has_missing,
+                    feature_rng,
+                )
+                predictors.append(tuple(trees))
+                add = AddTrees((tuple(trees),), mapper.missing_bin)
+                frame.derive("raw", add, ["binned", "raw"], keep=True)
+                stop = all(tree.n_nodes == 1 for tree in trees)
+                if early:
+                    score()
+                    scores = validation_scores if fraction > 0 else train_scores
+                    stop = stop or self._should_stop(scores)
+                if checkpoint is not None and (
+                    checkpoint.due(iteration + 1) or stop or iteration + 1 == self.max_iter
+                ):
+                    checkpoint.save(state(stop))
+                record = {
+                    "iteration": iteration + 1,
+                    "objective": -train_scores[-1] if train_scores else float("nan"),
+                    "grad_norm": float("nan"),
+                    "n_passes": n_passes(),
+                    "seconds": time.perf_counter() - started,
+                }
+                monitor(record)
+                if self.callback is not None:
+                    self.callback(dict(record))
+                if stop:
+                    break
+        finally:
+            monitor.close()
+        self._predictor = BoostedTrees(np.asarray(baseline), tuple(predictors))
+        self.n_iter_ = len(predictors)
+        self.train_score_ = np.asarray(train_scores)
+        self.validation_score_ = np.asarray(validation_scores)
+        self.n_passes_ = n_passes()
+        self._boosting_state = state(False)
+        self.is_categorical_ = None
+        return self
+
+    def _monotonic(self) -> np.ndarray | None:
+        """The constraint of every feature (scikit-learn's checks and messages), or None."""
+        if self.monotonic_cst is None:
+            return None
+        from sklearn.utils.validation import _check_monotonic_cst
+
+        if self._is_classifier and self.n_trees_per_iteration_ > 1:
+            raise ValueError(
+                "monotonic constraints are not supported for multiclass classification."
+            )
+        return np.asarray(_check_monotonic_cst(self, self.monotonic_cst), dtype=np.int64)
+
+    def _open_checkpoint(self) -> tuple[Any, dict[str, Any] | None]:
+        """The checkpoint of this fit (None without one), and the state to resume from."""
+        if self.checkpoint is None:
+            return None, None
+        from daskgd.checkpoint import Checkpoint, fingerprint
+
+        checkpoint = Checkpoint(
+            self.checkpoint, fingerprint(self, *self._validated), every=self.checkpoint_every
+        )
+        return checkpoint, checkpoint.load()
+
+    def _should_stop(self, scores: list[float]) -> bool:
+        """scikit-learn's rule: none of the last ``n_iter_no_change`` scores improved by ``tol``."""
+        reference_position = int(self.n_iter_no_change) + 1
+        if len(scores) < reference_position:
+            return False
+        reference = scores[-reference_position] + self.tol
+        return not any(score > reference for score in scores[-reference_position + 1 :])
+
+    # ---- predictions ----
+
+    def _raw_predict(self, X: Any) -> Any:
+        check_is_fitted(self, "_predictor")
+        if validation.is_dask_collection(X):
+            X = validation.check_dask_X_predict(
+                X, self.n_features_in_, type(self).__name__, check_values=False
+            )
+            return map_row_blocks(self._predictor, X, self.n_trees_per_iteration_)
+        X = validate_data(self, X, dtype=[np.float64], ensure_all_finite=False, reset=False)
+        return self._predictor(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
