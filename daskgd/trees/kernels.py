@@ -120,3 +120,108 @@ def histograms(
             result[slot, f, b, 1] += h
             result[slot, f, b, 2] += 1.0
     return result
+
+
+@njit(cache=True, nogil=True)
+def _bounded(sum_gradient: float, sum_hessian: float, l2: float, lower: float, upper: float):
+    value = -sum_gradient / (sum_hessian + l2 + 1e-15)
+    if value < lower:
+        return lower
+    if value > upper:
+        return upper
+    return value
+
+
+@njit(cache=True, nogil=True)
+def _gain(gl, hl, gr, hr, loss_current, l2, lower, upper, constraint):
+    value_left = _bounded(gl, hl, l2, lower, upper)
+    value_right = _bounded(gr, hr, l2, lower, upper)
+    if (constraint == 1 and value_left > value_right) or (
+        constraint == -1 and value_left < value_right
+    ):
+        return -1.0
+    gain = loss_current
+    gain -= gl * value_left
+    gain -= gr * value_right
+    return gain
+
+
+@njit(cache=True, nogil=True)
+def best_split(
+    histogram: np.ndarray,
+    sum_gradient: float,
+    sum_hessian: float,
+    n_samples: int,
+    value: float,
+    n_bins_non_missing: np.ndarray,
+    has_missing: np.ndarray,
+    allowed: np.ndarray,
+    monotonic: np.ndarray,
+    lower: float,
+    upper: float,
+    min_samples_leaf: int,
+    min_hessian: float,
+    min_gain: float,
+    l2: float,
+):
+    """scikit-learn's ``Splitter`` scans of one node, as its loops are written.
+
+    Returns ``(gain, feature, bin, missing_go_to_left, sum_gradient_left,
+    sum_hessian_left, n_samples_left)``; ``feature`` is -1 when no split is valid.
+    """
+    loss_current = sum_gradient * value
+    best = (-1.0, -1, 0, False, 0.0, 0.0, 0)
+    for feature in range(histogram.shape[0]):
+        if not allowed[feature]:
+            continue
+        constraint = monotonic[feature]
+        non_missing = n_bins_non_missing[feature]
+        missing = has_missing[feature]
+        feature_gain = -1.0
+        feature_best = (-1.0, -1, 0, False, 0.0, 0.0, 0)
+        # Left to right: missing values go right.
+        gl, hl, nl = 0.0, 0.0, 0
+        for b in range(non_missing - 1 + (1 if missing else 0)):
+            nl += int(histogram[feature, b, COUNT])
+            hl += histogram[feature, b, HESSIAN]
+            gl += histogram[feature, b, GRADIENT]
+            nr = n_samples - nl
+            hr = sum_hessian - hl
+            gr = sum_gradient - gl
+            if nl < min_samples_leaf:
+                continue
+            if nr < min_samples_leaf:
+                break
+            if hl < min_hessian:
+                continue
+            if hr < min_hessian:
+                break
+            gain = _gain(gl, hl, gr, hr, loss_current, l2, lower, upper, constraint)
+            if gain > feature_gain and gain > min_gain:
+                feature_gain = gain
+                feature_best = (gain, feature, b, False, gl, hl, nl)
+        if missing:
+            # Right to left: missing values go left.
+            gr, hr, nr = 0.0, 0.0, 0
+            for b in range(non_missing - 2, -1, -1):
+                nr += int(histogram[feature, b + 1, COUNT])
+                hr += histogram[feature, b + 1, HESSIAN]
+                gr += histogram[feature, b + 1, GRADIENT]
+                nl = n_samples - nr
+                hl = sum_hessian - hr
+                gl = sum_gradient - gr
+                if nr < min_samples_leaf:
+                    continue
+                if nl < min_samples_leaf:
+                    break
+                if hr < min_hessian:
+                    continue
+                if hl < min_hessian:
+                    break
+                gain = _gain(gl, hl, gr, hr, loss_current, l2, lower, upper, constraint)
+                if gain > feature_gain and gain > min_gain:
+                    feature_gain = gain
+                    feature_best = (gain, feature, b, True, gl, hl, nl)
+        if feature_best[1] >= 0 and (best[1] < 0 or feature_best[0] > best[0]):
+            best = feature_best
+    return best
