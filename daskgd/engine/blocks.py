@@ -97,3 +97,9 @@ def float_column_matrix(block: np.ndarray) -> np.ndarray:
     """Regression targets of one block as 2-D float64."""
     values = np.asarray(block, dtype=np.float64)
     return values[:, np.newaxis] if values.ndim == 1 else values
+
+
+def predicted_labels(raw: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Labels from raw scores: the positive class where a single score is > 0, else argmax."""
+    index = (raw[:, 0] > 0).astype(np.intp) if raw.shape[1] == 1 else raw.argmax(1)
+    return np.asarray(classes)[index]

@@ -148,15 +148,13 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
             Labels from ``classes_``; lazy for dask input.
         """
         raw = self._raw_prediction(X)
-        classes = self.classes_
-
-        def labels(block: np.ndarray) -> np.ndarray:
-            index = (block[:, 0] > 0).astype(np.intp) if block.shape[1] == 1 else block.argmax(1)
-            return classes[index]
+        from daskgd.engine.blocks import predicted_labels
 
         if isinstance(raw, np.ndarray):
-            return labels(raw)
-        return raw.map_blocks(labels, drop_axis=1, dtype=classes.dtype)
+            return predicted_labels(raw, self.classes_)
+        return raw.map_blocks(
+            predicted_labels, self.classes_, drop_axis=1, dtype=self.classes_.dtype
+        )
 
 
 class LogisticRegression(LinearClassifierBase):

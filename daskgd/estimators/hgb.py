@@ -317,7 +317,8 @@ class HistGradientBoostingClassifier(ClassifierMixin, BoostingBase):
         )
         from daskgd.engine.blocks import class_weighted_rows, encode_labels
 
-        frame.derive("y", encode_labels, ["y"], broadcast=classes)
+        # Kept: every iteration's gradients read the labels.
+        frame.derive("y", encode_labels, ["y"], broadcast=classes, keep=True)
         label_weights = sample.label_weights
         per_class = self._class_weights(sample.label_counts)
         if per_class is not None:
@@ -381,12 +382,10 @@ class HistGradientBoostingClassifier(ClassifierMixin, BoostingBase):
     def predict(self, X: Any) -> Any:
         """Predicted class labels; lazy for dask input."""
         raw = self._raw_predict(X)
-        classes = self.classes_
-
-        def labels(block: np.ndarray) -> np.ndarray:
-            index = (block[:, 0] > 0).astype(np.intp) if block.shape[1] == 1 else block.argmax(1)
-            return classes[index]
+        from daskgd.engine.blocks import predicted_labels
 
         if isinstance(raw, np.ndarray):
-            return labels(raw)
-        return raw.map_blocks(labels, drop_axis=1, dtype=classes.dtype)
+            return predicted_labels(raw, self.classes_)
+        return raw.map_blocks(
+            predicted_labels, self.classes_, drop_axis=1, dtype=self.classes_.dtype
+        )
