@@ -39,7 +39,8 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -256,6 +257,22 @@ def timed(
     }
 
 
+@contextmanager
+def bench_client() -> Iterator[Client]:
+    """The benchmark's cluster: 2 workers x 1 thread on 127.0.0.1, and a client on it."""
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -274,16 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         args.rows, args.chunk_rows, args.trees, args.test_rows = 200_000, 50_000, 20, 50_000
     started = datetime.now(timezone.utc)
     if args.diamonds:
-        with (
-            LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with bench_client() as client:
             result = diamonds(client, args.seed)
         gap = result["r2_daskgd"] - result["r2_scikit_learn"]
         verdict = "MET" if abs(gap) <= R2_TOLERANCE else "NOT MET"
@@ -297,16 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     path = ensure_data(args.rows, args.chunk_rows, args.seed)
     test = rows_of(args.seed + 1, 0, args.test_rows)
     results: dict[str, dict[str, Any]] = {}
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with bench_client() as client:
         X = da.from_zarr(str(path / "X"))
         y = da.from_zarr(str(path / "y"))
         methods: dict[str, Callable[[], Any]] = {
