@@ -52,7 +52,7 @@ from daskgd.engine.execution import (
     tree_reduce,
     worker_addresses,
 )
-from daskgd.engine.reductions import Reduction
+from daskgd.engine.reductions import Reduction, tree_combine
 
 #: The input columns whose values the first pass that reads them checks.
 CHECKED_INPUTS = ("X", "y", "sample_weight")
@@ -434,6 +434,10 @@ class ChunkedFrame:
         check = self._to_check(reduction)
         if self.on_workers or (self.group_workers and self._kept(reduction.columns)):
             result = self._reduce_on_workers(reduction, broadcast, check)
+        elif reduction.combine_on_client:
+            parts = self.compute(*self._chunk_parts(reduction, broadcast, check))
+            nodes = {(0, i): part for i, part in enumerate(parts)}
+            result = tree_combine(reduction, nodes, self.n_chunks, self.split_every)
         else:
             (result,) = self.compute(self.graph(reduction, broadcast, check))
         self._passed()
@@ -445,6 +449,15 @@ class ChunkedFrame:
     ) -> Delayed:
         """The task graph of a pass on the streamed path: a task per chunk, then a tree."""
         check = self._to_check(reduction) if check is None else check
+        token = tokenize(self.token, reduction, broadcast, self.split_every, sorted(check))
+        parts = self._chunk_parts(reduction, broadcast, check)
+        combine = partial(tasks.combine_parts, reduction)
+        return tree_reduce(parts, combine, f"daskgd-reduce-{token}", self.split_every)
+
+    def _chunk_parts(
+        self, reduction: Reduction, broadcast: Any, check: frozenset[str]
+    ) -> list[Delayed]:
+        """The chunk tasks of a streamed pass, one partial per chunk."""
         token = tokenize(self.token, reduction, broadcast, self.split_every, sorted(check))
         name = reduction.task_name
         shared = (
@@ -464,8 +477,7 @@ class ChunkedFrame:
             )
             for i in range(self.n_chunks)
         ]
-        combine = partial(tasks.combine_parts, reduction)
-        return tree_reduce(parts, combine, f"daskgd-reduce-{token}", self.split_every)
+        return parts
 
     def _reduce_on_workers(
         self, reduction: Reduction, broadcast: Any, check: frozenset[str]

@@ -253,6 +253,9 @@ class Reduction(ABC):
     #: Key prefix of the broadcast object in the graph of a streamed pass.
     broadcast_name: ClassVar[str] = "daskgd-broadcast"
     columns: tuple[str, ...] = ("X", "y", "sample_weight")
+    #: Partials too large to merge on a worker (a sample of rows): on the streamed
+    #: path each chunk's partial comes to the client, which combines the same tree.
+    combine_on_client: ClassVar[bool] = False
 
     @property
     def task_name(self) -> str:

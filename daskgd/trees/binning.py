@@ -154,18 +154,17 @@ class BinMapper:
         """Per feature, the number of bins of non-missing values."""
         return np.array([len(t) + 1 for t in self.thresholds], dtype=np.int64)
 
-    def _table(self) -> tuple[np.ndarray, np.ndarray]:
-        width = max(1, max((len(t) for t in self.thresholds), default=1))
-        table = np.full((len(self.thresholds), width), np.inf)
+    def _table(self) -> np.ndarray:
+        """The thresholds of every feature, padded with +inf to 256 columns."""
+        table = np.full((len(self.thresholds), 256), np.inf)
         for f, values in enumerate(self.thresholds):
             table[f, : len(values)] = values
-        return table, np.array([len(t) for t in self.thresholds], dtype=np.int64)
+        return table
 
     def transform(self, X: Any) -> np.ndarray:
         """The bins of every value of ``X`` (uint8, C order)."""
-        table, counts = self._table()
         return bin_columns(
-            np.ascontiguousarray(X, dtype=np.float64), table, counts, self.missing_bin
+            np.ascontiguousarray(X, dtype=np.float64), self._table(), self.missing_bin
         )
 
     def __call__(self, X: Any) -> np.ndarray:

@@ -14,11 +14,13 @@ GRADIENT, HESSIAN, COUNT = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
-def bin_columns(X: np.ndarray, thresholds: np.ndarray, n_thresholds: np.ndarray, missing_bin: int):
+def bin_columns(X: np.ndarray, thresholds: np.ndarray, missing_bin: int):
     """Bin index of every value: the number of thresholds below it; NaN goes to ``missing_bin``.
 
-    ``thresholds[f, :n_thresholds[f]]`` are feature ``f``'s increasing thresholds
-    (scikit-learn's: ``x <= thresholds[b]`` means bin ``b`` or lower).
+    ``thresholds[f]`` holds feature ``f``'s increasing thresholds padded with +inf
+    to 256 columns (scikit-learn's: ``x <= thresholds[b]`` means bin ``b`` or lower).
+    The search takes the same eight steps for every value, without a branch the
+    processor must guess: binning runs in every pass of a streamed fit.
     """
     n_rows, n_features = X.shape
     binned = np.empty((n_rows, n_features), dtype=np.uint8)
@@ -28,14 +30,12 @@ def bin_columns(X: np.ndarray, thresholds: np.ndarray, n_thresholds: np.ndarray,
             if np.isnan(x):
                 binned[i, f] = missing_bin
                 continue
-            left, right = 0, n_thresholds[f]
-            while left < right:
-                middle = (left + right) // 2
-                if x <= thresholds[f, middle]:
-                    right = middle
-                else:
-                    left = middle + 1
-            binned[i, f] = left
+            position = 0
+            step = 128
+            while step > 0:
+                position += step * (thresholds[f, position + step - 1] < x)
+                step >>= 1
+            binned[i, f] = position
     return binned
 
 

@@ -150,6 +150,8 @@ class BinningSample(Reduction):
     classifier: bool = False
     name = "daskgd-hgb-sample"
     columns = ("X", "y", "sample_weight")
+    # 200,000 rows of every feature: no worker should hold them twice while merging.
+    combine_on_client = True
 
     def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> SamplePartial:
         rows_per_chunk, first_rows, seed, holdout = broadcast
