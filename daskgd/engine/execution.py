@@ -75,11 +75,16 @@ def available_memory() -> int:
     return int(psutil.virtual_memory().available)
 
 
-def should_persist(nbytes: int, cache: bool | str) -> bool:
-    """Decide once per fit whether to keep the data in memory between passes."""
+def should_persist(
+    nbytes: int, cache: bool | str, fraction: float = PERSIST_MEMORY_FRACTION
+) -> bool:
+    """Decide once per fit whether to keep the data in memory between passes.
+
+    ``cache="auto"`` keeps ``nbytes`` when they take at most ``fraction`` of the
+    workers' free memory (:func:`available_memory`)."""
     if isinstance(cache, bool):
         return cache
-    return nbytes <= PERSIST_MEMORY_FRACTION * available_memory()
+    return nbytes <= fraction * available_memory()
 
 
 class RescueLooseRestrictions(SchedulerPlugin):
@@ -255,6 +260,38 @@ def compute(
         if not is_killed_worker(error):
             raise
         raise _diagnosed(error, array_names or {}, diagnose) from error
+
+
+def compute_each(
+    parts: Sequence[Any],
+    retries: int = 0,
+    array_names: dict[str, str] | None = None,
+    diagnose: Diagnose | None = None,
+) -> list[Any]:
+    """:func:`compute` of ``parts``, each fetched (and freed on its worker) once done.
+
+    ``dask.compute`` leaves every result on the workers until the last is done; for
+    large results (a sample of rows per chunk) that is all of them at once.
+    """
+    client = active_client()
+    if client is None:
+        return list(compute(*parts, retries=retries, array_names=array_names))
+    from distributed import as_completed
+
+    kwargs = {"retries": retries} if retries else {}
+    futures = client.compute(list(parts), **kwargs)
+    position = {future.key: i for i, future in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
+    try:
+        for future, result in as_completed(futures, with_results=True):
+            results[position[future.key]] = result
+            future.release()
+    except Exception as error:
+        client.cancel(futures)
+        if not is_killed_worker(error):
+            raise
+        raise _diagnosed(error, array_names or {}, diagnose) from error
+    return results
 
 
 def gather(future: Any, array_names: dict[str, str], diagnose: Diagnose | None = None) -> Any:

@@ -41,6 +41,7 @@ from daskgd.engine.execution import (
     active_client,
     chunk_of_key,
     compute,
+    compute_each,
     contiguous_groups,
     default_group_count,
     gather,
@@ -241,16 +242,19 @@ class ChunkedFrame:
                 for i in range(self.n_chunks)
             ]
         elif kept_here:
-            # Streamed inputs: the graph from their source, computed on the chunk's worker.
+            # Streamed inputs: each task loads its chunks from their source itself, on
+            # the chunk's worker, so that no more chunks are loaded than are binned.
             assert self.client is not None
-            step = delayed(partial(tasks.map_chunk, function), pure=True)
             new = [
-                self.client.compute(
-                    step(
-                        broadcast, *(column[i] for column in input_blocks), dask_key_name=(key, i)
-                    ),
+                self.client.submit(
+                    tasks.map_loaded_chunk,
+                    function,
+                    broadcast,
+                    *(_loader(column[i]) for column in input_blocks),
+                    key=(key, i),
                     workers=[self.placement[i]],
                     allow_other_workers=True,
+                    pure=False,
                     **self._retry_kwargs(),
                 )
                 for i in range(self.n_chunks)
@@ -278,7 +282,7 @@ class ChunkedFrame:
         self.unchecked.discard(name)
 
     def _retire(self, name: str) -> None:
-        """Hold the blocks of a replaced column for the frame's life.
+        """Hold the blocks of a replaced column until :meth:`settle` (or the frame's end).
 
         The tasks that derive the new column may not have reached the scheduler yet:
         releasing their inputs at once can cancel them ("lost dependencies").
@@ -435,7 +439,12 @@ class ChunkedFrame:
         if self.on_workers or (self.group_workers and self._kept(reduction.columns)):
             result = self._reduce_on_workers(reduction, broadcast, check)
         elif reduction.combine_on_client:
-            parts = self.compute(*self._chunk_parts(reduction, broadcast, check))
+            parts = compute_each(
+                self._chunk_parts(reduction, broadcast, check),
+                retries=self.retries,
+                array_names=self.array_names,
+                diagnose=self.find_killer,
+            )
             nodes = {(0, i): part for i, part in enumerate(parts)}
             result = tree_combine(reduction, nodes, self.n_chunks, self.split_every)
         else:
@@ -636,3 +645,11 @@ def _set_allowed_failures(dask_scheduler: Any, value: int) -> int:
 def _suspicious_keys(dask_scheduler: Any) -> list[Any]:
     """Keys of the tasks the scheduler counts a worker's death against."""
     return [key for key, task in dask_scheduler.tasks.items() if task.suspicious > 0]
+
+
+def _loader(block: Any) -> Any:
+    """A streamed block as the graph that loads it; a kept block (a Future) or None as is."""
+    if block is None or isinstance(block, Future):
+        return block
+    (culled,) = dask.optimize(block)
+    return tasks.ChunkLoader(dict(culled.__dask_graph__()), culled.key)

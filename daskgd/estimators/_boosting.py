@@ -46,6 +46,12 @@ RUN_CONSTRAINTS: dict[str, list[Any]] = {
     "callback": [callable, None],
 }
 
+#: Share of the workers' free memory that the kept columns (binned X, one byte per
+#: value, and per row the raw predictions, gradients and labels) may take. It is
+#: higher than for persisted inputs: a boosting pass makes nothing larger than one
+#: chunk's histograms besides what it keeps.
+KEPT_MEMORY_FRACTION = 0.8
+
 #: Rows above which ``early_stopping="auto"`` holds rows out (scikit-learn's rule).
 AUTO_EARLY_STOPPING_ROWS = 10_000
 
@@ -109,7 +115,7 @@ class BoostingBase(BaseEstimator):
             )
             self._validated = (X, y, sample_weight)
             bytes_kept = sum(frame.chunk_rows) * (X.shape[1] + 8 * 4)
-            self._keep_bins = should_persist(bytes_kept, self.cache)
+            self._keep_bins = should_persist(bytes_kept, self.cache, KEPT_MEMORY_FRACTION)
             return frame, True
         self._input_passes = 0
         X, y = validate_data(
