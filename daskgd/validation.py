@@ -10,15 +10,17 @@ into the chunk tasks of a computation the fit runs anyway (:func:`check_blocks`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 from dask.base import is_dask_collection as _is_dask_collection
+from dask.delayed import delayed
 
 from daskgd.engine.blocks import checked_block
-from daskgd.engine.execution import known_row_chunks
+from daskgd.engine.execution import compute, known_row_chunks
 
 
 def is_dask_collection(obj: Any) -> bool:
@@ -305,3 +307,19 @@ def check_blocks(array: da.Array, name: str, *, non_negative: bool = False) -> d
         dtype=array.dtype,
         meta=array._meta,
     )
+
+
+def category_values(
+    X: Any, positions: Sequence[int], *, retries: int = 0
+) -> tuple[np.ndarray, ...]:
+    """The distinct non-missing values of columns ``positions`` of a dask array or DataFrame.
+
+    One pass (each chunk's distinct values, merged on the client).
+    """
+    from daskgd.trees.categories import block_categories, merge_categories
+
+    blocks = X.to_delayed() if hasattr(X, "columns") else X.rechunk({1: -1}).to_delayed().ravel()
+    parts = compute(
+        *(delayed(block_categories)(block, list(positions)) for block in blocks), retries=retries
+    )
+    return merge_categories(parts)

@@ -268,12 +268,7 @@ def test_a_killed_fitting_process_resumes_to_the_same_trees(client, cluster, reg
     assert resumed.n_passes_ == reference.n_passes_
 
 
-def test_category_columns_are_refused_not_binned_as_numbers(regression):
-    import pandas as pd
-
+def test_scorers_other_than_the_loss_are_refused(regression):
     X, y = regression
-    frame = pd.DataFrame(X[:, :2], columns=["a", "b"]).assign(c=pd.Categorical([1, 2] * 1500))
-    with pytest.raises(NotImplementedError, match="categorical features"):
-        HistGradientBoostingRegressor(**PARAMS).fit(frame, y)
     with pytest.raises(NotImplementedError, match="scoring"):
         HistGradientBoostingRegressor(scoring="r2", early_stopping=True).fit(X, y)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dask
@@ -18,7 +19,10 @@ import dask.array as da
 import numpy as np
 import psutil
 from dask.delayed import Delayed, delayed
+from dask.local import get_sync
 from distributed.diagnostics.plugin import SchedulerPlugin
+
+from daskgd.engine import tasks
 
 logger = logging.getLogger(__name__)
 
@@ -407,3 +411,25 @@ def known_row_chunks(
         chunks = (tuple(int(n) for n in sizes),) + array.chunks[1:]
         result[i] = da.Array(array.dask, array.name, chunks, meta=array._meta)
     return result, 1
+
+
+@dataclass(frozen=True)
+class ChunkLoader:
+    """The graph that loads one chunk of a streamed input, run inside the task that reads it."""
+
+    graph: Mapping[Any, Any]
+    key: Any
+
+    def load(self) -> Any:
+        """The chunk, computed here by dask's synchronous scheduler."""
+        return get_sync(dict(self.graph), self.key)
+
+
+def map_loaded_chunk(function: Callable[..., Any], broadcast: Any, *blocks: Any) -> Any:
+    """:func:`map_chunk` over blocks some of which are loaded here (:class:`ChunkLoader`).
+
+    A derived column kept from streamed inputs is made this way: chunks loaded by
+    tasks of their own run far ahead of the tasks that shrink them, and pile up.
+    """
+    loaded = [block.load() if isinstance(block, ChunkLoader) else block for block in blocks]
+    return tasks.map_chunk(function, broadcast, *loaded)

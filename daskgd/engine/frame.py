@@ -38,6 +38,7 @@ from daskgd.engine import tasks
 from daskgd.engine.execution import (
     DEFAULT_SPLIT_EVERY,
     ChunkFailedError,
+    ChunkLoader,
     active_client,
     chunk_of_key,
     compute,
@@ -47,6 +48,7 @@ from daskgd.engine.execution import (
     gather,
     input_names,
     is_killed_worker,
+    map_loaded_chunk,
     named_failure,
     rescue_loose_restrictions,
     should_persist,
@@ -247,7 +249,7 @@ class ChunkedFrame:
             assert self.client is not None
             new = [
                 self.client.submit(
-                    tasks.map_loaded_chunk,
+                    map_loaded_chunk,
                     function,
                     broadcast,
                     *(_loader(column[i]) for column in input_blocks),
@@ -652,4 +654,4 @@ def _loader(block: Any) -> Any:
     if block is None or isinstance(block, Future):
         return block
     (culled,) = dask.optimize(block)
-    return tasks.ChunkLoader(dict(culled.__dask_graph__()), culled.key)
+    return ChunkLoader(dict(culled.__dask_graph__()), culled.key)

@@ -7,8 +7,7 @@ math they call, and nothing else of daskgd.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from daskgd.engine.blocks import check_finite_columns
@@ -76,30 +75,6 @@ def finish_tree(
     for group in groups:
         nodes.update(group)
     return tree_combine(reduction, nodes, n_chunks, split_every)
-
-
-@dataclass(frozen=True)
-class ChunkLoader:
-    """The graph that loads one chunk of a streamed input, run inside the task that reads it."""
-
-    graph: Mapping[Any, Any]
-    key: Any
-
-    def load(self) -> Any:
-        """The chunk, computed here by dask's synchronous scheduler."""
-        from dask.local import get_sync
-
-        return get_sync(dict(self.graph), self.key)
-
-
-def map_loaded_chunk(function: Callable[..., Any], broadcast: Any, *blocks: Any) -> Any:
-    """:func:`map_chunk` over blocks some of which are loaded here (:class:`ChunkLoader`).
-
-    A derived column kept from streamed inputs is made this way: chunks loaded by
-    tasks of their own run far ahead of the tasks that shrink them, and pile up.
-    """
-    loaded = [block.load() if isinstance(block, ChunkLoader) else block for block in blocks]
-    return map_chunk(function, broadcast, *loaded)
 
 
 def map_chunk(function: Callable[..., Any], broadcast: Any, *blocks: Any) -> Any:

@@ -17,7 +17,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from daskgd import validation
 from daskgd.engine.execution import map_row_blocks, should_persist
@@ -61,13 +66,13 @@ class BoostingBase(BaseEstimator):
 
     _is_classifier = False
     _boosting_state: dict[str, Any]
+    _category_encoder: Any = None
     n_iter_: int
 
     def _not_yet_supported(self) -> None:
         """Parameters of scikit-learn's API that this version refuses rather than ignores."""
         refused = {
             "interaction_cst": self.interaction_cst is not None,
-            "categorical_features": self.categorical_features not in (None, "from_dtype"),
             # None means the default scorer (accuracy or R^2), not the loss.
             "scoring": self.scoring != "loss" and self.early_stopping is not False,
         }
@@ -82,18 +87,14 @@ class BoostingBase(BaseEstimator):
 
     def _frame(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, bool]:
         """The frame of the data, and whether it is dask."""
-        dtypes = getattr(X, "dtypes", None)
-        if dtypes is not None and any(str(dtype) == "category" for dtype in dtypes):
-            # scikit-learn would treat them as categorical; refuse rather than bin codes.
-            raise NotImplementedError(
-                f"{type(self).__name__}: categorical features (the category columns of X) "
-                "are not supported yet; encode them as numbers first."
-            )
+        names = getattr(X, "columns", None)
+        X, category_passes = self._encode_categories(X)
         if validation.is_dask_collection(X) or validation.is_dask_collection(y):
-            self._set_feature_names(X)
+            self._set_feature_names(names)
             X, y, sample_weight, self._input_passes = validation.with_known_rows(
                 X, y, sample_weight, retries=self.retries
             )
+            self._input_passes += category_passes
             X = validation.check_dask_X(X)
             self.n_features_in_ = int(X.shape[1])
             y = validation.align_rows(y, X, name="y")
@@ -121,6 +122,8 @@ class BoostingBase(BaseEstimator):
         X, y = validate_data(
             self, X, y, dtype=[np.float64], ensure_all_finite="allow-nan", y_numeric=False
         )
+        if self._category_encoder is not None:
+            self._set_feature_names(names)  # (X is encoded: it has lost its column names)
         if np.isinf(X).any():
             row = int(np.argmax(np.isinf(X).any(axis=1)))
             raise ValueError(f"Input X contains infinity at row {row}.")
@@ -136,11 +139,57 @@ class BoostingBase(BaseEstimator):
         self._validated = (X, y, sample_weight)
         return InMemoryFrame({"X": X, "y": y, "sample_weight": sample_weight}), False
 
-    def _set_feature_names(self, X: Any) -> None:
-        if hasattr(X, "columns"):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+    def _set_feature_names(self, columns: Any) -> None:
+        if columns is not None:
+            self.feature_names_in_ = np.asarray(columns, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+
+    def _encode_categories(self, X: Any) -> tuple[Any, int]:
+        """X with its categorical features encoded as scikit-learn does, and the passes spent.
+
+        Sets ``is_categorical_``. The categories are every distinct value of the
+        training data (one pass over dask input); the encoding runs chunk by chunk.
+        """
+        from sklearn.utils.validation import _check_categorical_features
+
+        from daskgd.trees.categories import (
+            CategoryEncoder,
+            block_categories,
+        )
+
+        is_dask = validation.is_dask_collection(X)
+        is_frame = hasattr(X, "columns")
+        probe = X._meta if is_dask and is_frame else X
+        self._category_encoder = None
+        self.is_categorical_ = _check_categorical_features(probe, self.categorical_features)
+        if self.is_categorical_ is None:
+            return X, 0
+        positions = [int(p) for p in np.flatnonzero(self.is_categorical_)]
+        if is_dask:
+            categories = validation.category_values(X, positions, retries=self.retries)
+        else:
+            categories = block_categories(X, positions)
+        encoder = CategoryEncoder(np.asarray(self.is_categorical_, dtype=bool), categories)
+        encoder.check_cardinality(int(self.max_bins), getattr(X, "columns", None))
+        self._category_encoder = encoder
+        return self._encoded(X), 1 if is_dask else 0
+
+    def _encoded(self, X: Any) -> Any:
+        """X through the fitted category encoder (lazily for dask input)."""
+        encoder = self._category_encoder
+        assert encoder is not None
+        if not validation.is_dask_collection(X):
+            return encoder.transform(X)
+        if hasattr(X, "columns"):
+            import pandas as pd
+
+            from daskgd.trees.categories import encoded_frame
+
+            columns = [str(X.columns[i]) for i in encoder.order]
+            meta = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in columns})
+            return X.map_partitions(encoded_frame, encoder, columns, meta=meta)
+        return X.rechunk({1: -1}).map_blocks(encoder, dtype=np.float64)
 
     # ---- the fit ----
 
@@ -198,6 +247,9 @@ class BoostingBase(BaseEstimator):
         mapper = BinMapper.from_sample(
             sample.rows, int(self.max_bins), None if sample_weight is None else sample.row_weights
         )
+        encoder = self._category_encoder
+        if encoder is not None:
+            mapper = mapper.with_categories([len(c) for c in encoder.categories])
         self._bin_mapper = mapper
         self._baseline_prediction = baseline
         self._loss_object = loss
@@ -212,6 +264,7 @@ class BoostingBase(BaseEstimator):
             learning_rate=float(self.learning_rate),
             max_features=float(self.max_features),
             monotonic=self._monotonic(),
+            categorical=None if encoder is None else encoder.encoded_is_categorical,
             split=SplitParameters(
                 min_samples_leaf=int(self.min_samples_leaf),
                 l2_regularization=float(self.l2_regularization),
@@ -320,7 +373,6 @@ class BoostingBase(BaseEstimator):
         self.validation_score_ = np.asarray(validation_scores)
         self.n_passes_ = n_passes()
         self._boosting_state = state(False)
-        self.is_categorical_ = None
         return self
 
     def _monotonic(self) -> np.ndarray | None:
@@ -333,7 +385,14 @@ class BoostingBase(BaseEstimator):
             raise ValueError(
                 "monotonic constraints are not supported for multiclass classification."
             )
-        return np.asarray(_check_monotonic_cst(self, self.monotonic_cst), dtype=np.int64)
+        constraints = np.asarray(_check_monotonic_cst(self, self.monotonic_cst), dtype=np.int64)
+        encoder = self._category_encoder
+        if encoder is None:
+            return constraints
+        constraints = constraints[encoder.order]
+        if np.any(constraints[encoder.encoded_is_categorical] != 0):
+            raise ValueError("Categorical features cannot have monotonic constraints.")
+        return constraints
 
     def _open_checkpoint(self) -> tuple[Any, dict[str, Any] | None]:
         """The checkpoint of this fit (None without one), and the state to resume from."""
@@ -358,6 +417,20 @@ class BoostingBase(BaseEstimator):
 
     def _raw_predict(self, X: Any) -> Any:
         check_is_fitted(self, "_predictor")
+        if self._category_encoder is not None:
+            from sklearn.utils.validation import _check_feature_names, _check_n_features
+
+            if not validation.is_dask_collection(X):
+                _check_feature_names(self, X, reset=False)
+                _check_n_features(self, X, reset=False)
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            X = self._encoded(X)
+            if not validation.is_dask_collection(X):
+                return self._predictor(check_array(X, dtype=np.float64, ensure_all_finite=False))
         if validation.is_dask_collection(X):
             X = validation.check_dask_X_predict(
                 X, self.n_features_in_, type(self).__name__, check_values=False

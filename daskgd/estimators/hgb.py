@@ -52,8 +52,13 @@ class HistGradientBoostingRegressor(RegressorMixin, BoostingBase):
         ``random_state``).
     max_bins : int, default=255
         Bins of non-missing values per feature (at most 255).
-    categorical_features : None or "from_dtype", default="from_dtype"
-        Only numeric features are supported for now.
+    categorical_features : array-like of {bool, int, str}, "from_dtype" or None, \
+            default="from_dtype"
+        The categorical features: a mask, indices or names, or ("from_dtype") the
+        category columns of a pandas or dask DataFrame. Encoded as scikit-learn
+        encodes them (the sorted distinct values of the training data, at most
+        ``max_bins``; one pass over dask input), and split by scikit-learn's
+        categorical rule; an unknown category at predict time counts as missing.
     monotonic_cst : array-like of int or dict, default=None
         Per feature, 1 (increasing), -1 (decreasing) or 0; scikit-learn's rules
         (not for more than two classes).
@@ -99,6 +104,8 @@ class HistGradientBoostingRegressor(RegressorMixin, BoostingBase):
         without early stopping.
     validation_score_ : ndarray
     do_early_stopping_ : bool
+    is_categorical_ : ndarray of bool or None
+        Which features are categorical (None when none is).
     n_features_in_ : int
     feature_names_in_ : ndarray
     n_passes_ : int
@@ -206,7 +213,7 @@ class HistGradientBoostingRegressor(RegressorMixin, BoostingBase):
 
         Parameters
         ----------
-        X : {array-like, dask array} of shape (n_samples, n_features)
+        X : {array-like, dask array, dask DataFrame} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -235,7 +242,8 @@ class HistGradientBoostingClassifier(ClassifierMixin, BoostingBase):
     Attributes
     ----------
     classes_ : ndarray
-    n_iter_, n_trees_per_iteration_, train_score_, validation_score_, n_passes_
+    n_iter_, n_trees_per_iteration_, train_score_, validation_score_, is_categorical_, \
+            n_passes_
         As for the regressor.
     """
 

@@ -8,6 +8,7 @@ last bin, ``max_bins``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +140,14 @@ class BinMapper:
             ),
             max_bins,
         )
+
+    def with_categories(self, n_categories: Sequence[int]) -> BinMapper:
+        """The mapper whose first features are categorical, with ``n_categories`` codes
+        each: code ``k`` is bin ``k`` (the thresholds sit half-way between codes)."""
+        thresholds = list(self.thresholds)
+        for feature, count in enumerate(n_categories):
+            thresholds[feature] = np.arange(max(count - 1, 0), dtype=np.float64) + 0.5
+        return BinMapper(tuple(thresholds), self.max_bins)
 
     @property
     def n_bins(self) -> int:

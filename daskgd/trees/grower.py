@@ -42,6 +42,8 @@ class GrowthParameters:
     max_features: float = 1.0
     #: Monotonic constraint per feature (1, -1 or 0), or None.
     monotonic: np.ndarray | None = None
+    #: Which features are categorical (their bins are category codes), or None.
+    categorical: np.ndarray | None = None
     split: SplitParameters = field(default_factory=SplitParameters)
 
 
@@ -97,13 +99,20 @@ class _GrowingTree:
         right = np.full(n, -1, dtype=np.int64)
         is_leaf = np.ones(n, dtype=np.bool_)
         value = np.zeros(n, dtype=np.float64)
+        categorical = np.zeros(n, dtype=np.bool_)
+        bins_of = [node.split.left_bins for node in self.nodes if node.left >= 0 and node.split]
+        width = max((len(b) for b in bins_of if b is not None), default=1)
+        left_bins = np.zeros((n, width), dtype=np.bool_)
         for i, node in enumerate(self.nodes):
             if node.left >= 0:
                 assert node.split is not None
                 split = node.split
                 feature[i], bin_threshold[i] = split.feature, split.bin
+                if split.left_bins is not None:
+                    categorical[i] = True
+                    left_bins[i] = split.left_bins
                 # A split on the last non-missing bin sends every value left, NaN right.
-                if raw_thresholds:
+                elif raw_thresholds:
                     threshold[i] = (
                         np.inf
                         if split.bin == n_bins_non_missing[split.feature] - 1
@@ -114,7 +123,16 @@ class _GrowingTree:
             else:
                 value[i] = node.value * shrinkage
         return TreeArrays(
-            feature, bin_threshold, threshold, missing_left, left, right, is_leaf, value
+            feature,
+            bin_threshold,
+            threshold,
+            missing_left,
+            left,
+            right,
+            is_leaf,
+            value,
+            categorical,
+            left_bins,
         )
 
 
@@ -142,6 +160,7 @@ def _find_split(
         params.monotonic,
         node.lower,
         node.upper,
+        params.categorical,
     )
     if node.split is None:
         node.leaf = True

@@ -11,6 +11,8 @@ from numba import njit
 
 #: Fields of a histogram bin: sum of gradients, sum of hessians, number of rows.
 GRADIENT, HESSIAN, COUNT = 0, 1, 2
+#: scikit-learn's smoothing of the categories' ratios, and the least support kept.
+MIN_CAT_SUPPORT = 10.0
 
 
 @njit(cache=True, nogil=True)
@@ -49,15 +51,22 @@ def leaves_of_binned_rows(
     right: np.ndarray,
     is_leaf: np.ndarray,
     missing_bin: int,
+    categorical: np.ndarray,
+    left_bins: np.ndarray,
 ) -> np.ndarray:
-    """The leaf (node index) each binned row reaches in a tree, grown or growing."""
+    """The leaf (node index) each binned row reaches in a tree, grown or growing.
+
+    A categorical split sends the bins ``left_bins[node]`` marks left (the
+    missing-value bin among them when missing values go left)."""
     n_rows = binned.shape[0]
     leaves = np.empty(n_rows, dtype=np.int32)
     for i in range(n_rows):
         node = 0
         while not is_leaf[node]:
             value = binned[i, feature[node]]
-            if value == missing_bin:
+            if categorical[node]:
+                goes_left = left_bins[node, value]
+            elif value == missing_bin:
                 goes_left = missing_left[node]
             else:
                 goes_left = value <= bin_threshold[node]
@@ -75,9 +84,15 @@ def leaves_of_raw_rows(
     left: np.ndarray,
     right: np.ndarray,
     is_leaf: np.ndarray,
+    categorical: np.ndarray,
+    left_bins: np.ndarray,
 ) -> np.ndarray:
-    """The leaf each row of raw (unbinned) data reaches: ``x <= threshold`` goes left."""
+    """The leaf each row of raw (unbinned) data reaches: ``x <= threshold`` goes left.
+
+    Categorical features hold category codes (``0 .. n_categories - 1``, the bins);
+    an unknown code follows the missing values, as in scikit-learn."""
     n_rows = X.shape[0]
+    n_codes = left_bins.shape[1] - 1
     leaves = np.empty(n_rows, dtype=np.int32)
     for i in range(n_rows):
         node = 0
@@ -85,6 +100,11 @@ def leaves_of_raw_rows(
             x = X[i, feature[node]]
             if np.isnan(x):
                 goes_left = missing_left[node]
+            elif categorical[node]:
+                if x < 0 or x >= n_codes:
+                    goes_left = missing_left[node]
+                else:
+                    goes_left = left_bins[node, int(x)]
             else:
                 goes_left = x <= threshold[node]
             node = left[node] if goes_left else right[node]
@@ -163,16 +183,45 @@ def best_split(
     min_hessian: float,
     min_gain: float,
     l2: float,
+    categorical: np.ndarray,
+    missing_bin: int,
+    left_bins: np.ndarray,
 ):
     """scikit-learn's ``Splitter`` scans of one node, as its loops are written.
 
     Returns ``(gain, feature, bin, missing_go_to_left, sum_gradient_left,
     sum_hessian_left, n_samples_left)``; ``feature`` is -1 when no split is valid.
+    When the best split is on a categorical feature, ``left_bins`` (one flag per
+    bin) is set to the bins that go left.
     """
     loss_current = sum_gradient * value
     best = (-1.0, -1, 0, False, 0.0, 0.0, 0)
     for feature in range(histogram.shape[0]):
         if not allowed[feature]:
+            continue
+        if categorical[feature]:
+            feature_best = _best_category_split(
+                histogram,
+                feature,
+                sum_gradient,
+                sum_hessian,
+                n_samples,
+                loss_current,
+                n_bins_non_missing[feature],
+                has_missing[feature],
+                missing_bin,
+                lower,
+                upper,
+                min_samples_leaf,
+                min_hessian,
+                min_gain,
+                l2,
+                left_bins,
+                best[0],
+                best[1] >= 0,
+            )
+            if feature_best[1] >= 0:
+                best = feature_best
             continue
         constraint = monotonic[feature]
         non_missing = n_bins_non_missing[feature]
@@ -225,3 +274,81 @@ def best_split(
         if feature_best[1] >= 0 and (best[1] < 0 or feature_best[0] > best[0]):
             best = feature_best
     return best
+
+
+@njit(cache=True, nogil=True)
+def _best_category_split(
+    histogram,
+    feature,
+    sum_gradient,
+    sum_hessian,
+    n_samples,
+    loss_current,
+    non_missing,
+    missing,
+    missing_bin,
+    lower,
+    upper,
+    min_samples_leaf,
+    min_hessian,
+    min_gain,
+    l2,
+    left_bins,
+    best_gain,
+    have_best,
+):
+    """scikit-learn's categorical scan (Fisher's grouping): the categories with enough
+    support, sorted by ``G / (H + 10)``, split left to right and right to left up to
+    the middle. Returns the feature's split if it beats ``best_gain`` (setting
+    ``left_bins``), else one with feature -1."""
+    none = (-1.0, -1, 0, False, 0.0, 0.0, 0)
+    support_factor = n_samples / sum_hessian
+    bins = np.empty(non_missing + 1, dtype=np.int64)
+    values = np.empty(non_missing + 1, dtype=np.float64)
+    n_used = 0
+    for b in range(non_missing + (1 if missing else 0)):
+        bin_index = b if b < non_missing else missing_bin
+        h = histogram[feature, bin_index, HESSIAN]
+        if h * support_factor >= MIN_CAT_SUPPORT:
+            bins[n_used] = bin_index
+            values[n_used] = histogram[feature, bin_index, GRADIENT] / (h + MIN_CAT_SUPPORT)
+            n_used += 1
+    if n_used <= 1:
+        return none
+    order = np.argsort(values[:n_used], kind="mergesort")
+    feature_gain = -1.0
+    found = False
+    best_position, best_direction = 0, 1
+    best_gl, best_hl, best_nl = 0.0, 0.0, 0
+    for direction in (1, -1):
+        middle = (n_used + 1) // 2 if direction == 1 else (n_used + 1) // 2 - 1
+        gl, hl, nl = 0.0, 0.0, 0
+        for i in range(middle):
+            position = i if direction == 1 else n_used - 1 - i
+            b = bins[order[position]]
+            nl += int(histogram[feature, b, COUNT])
+            nr = n_samples - nl
+            hl += histogram[feature, b, HESSIAN]
+            hr = sum_hessian - hl
+            gl += histogram[feature, b, GRADIENT]
+            gr = sum_gradient - gl
+            if nl < min_samples_leaf or hl < min_hessian:
+                continue
+            if nr < min_samples_leaf or hr < min_hessian:
+                break
+            gain = _gain(gl, hl, gr, hr, loss_current, l2, lower, upper, 0)
+            if gain > feature_gain and gain > min_gain:
+                found = True
+                feature_gain = gain
+                best_position, best_direction = position, direction
+                best_gl, best_hl, best_nl = gl, hl, nl
+    if not found or (have_best and not feature_gain > best_gain):
+        return none
+    left_bins[:] = False
+    if best_direction == 1:
+        for position in range(best_position + 1):
+            left_bins[bins[order[position]]] = True
+    else:
+        for position in range(n_used - 1, best_position - 1, -1):
+            left_bins[bins[order[position]]] = True
+    return (feature_gain, feature, 0, missing and left_bins[missing_bin], best_gl, best_hl, best_nl)

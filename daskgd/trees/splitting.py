@@ -46,6 +46,8 @@ class Split:
     n_samples_right: int
     value_left: float
     value_right: float
+    #: A categorical split's bins that go left (None for a threshold split).
+    left_bins: np.ndarray | None = None
 
 
 def node_value(sum_gradient: float | np.ndarray, sum_hessian: float | np.ndarray, l2: float):
@@ -76,6 +78,7 @@ def find_split(
     monotonic: np.ndarray | None = None,
     lower: float = -np.inf,
     upper: float = np.inf,
+    categorical: np.ndarray | None = None,
 ) -> Split | None:
     """The best split of a node, or None when no split has a positive gain.
 
@@ -100,12 +103,15 @@ def find_split(
         Monotonic constraint per feature: 1 increasing, -1 decreasing, 0 none.
     lower, upper : float
         Bounds of the children's values (from the constraints of the splits above).
+    categorical : ndarray of bool of shape (n_features,), optional
+        Which features are categorical (their bins are category codes).
 
     Returns
     -------
     split : Split or None
     """
     n_features = histogram.shape[0]
+    left_bins = np.zeros(histogram.shape[1], dtype=np.bool_)
     gain, feature, bin_index, missing_left, g_left_best, h_left_best, n_left = best_split(
         np.ascontiguousarray(histogram, dtype=np.float64),
         float(sum_gradient),
@@ -124,6 +130,11 @@ def find_split(
         float(params.min_hessian_to_split),
         float(params.min_gain_to_split),
         float(params.l2_regularization),
+        np.zeros(n_features, dtype=np.bool_)
+        if categorical is None
+        else np.asarray(categorical, np.bool_),
+        histogram.shape[1] - 1,
+        left_bins,
     )
     if feature < 0:
         return None
@@ -143,4 +154,5 @@ def find_split(
         n_samples_right=n_samples - n_left,
         value_left=float(bounded_value(g_left_best, h_left_best, l2, lower, upper)),
         value_right=float(bounded_value(g_right_best, h_right_best, l2, lower, upper)),
+        left_bins=left_bins if categorical is not None and categorical[feature] else None,
     )

@@ -28,6 +28,11 @@ class TreeArrays:
     is_leaf : ndarray of bool
     value : ndarray of float64
         Leaf values, shrinkage included (0 for inner nodes).
+    categorical : ndarray of bool
+        Whether each node splits a categorical feature.
+    left_bins : ndarray of bool of shape (n_nodes, n_bins)
+        For a categorical split, the bins (category codes, and the missing-value
+        bin) that go left; shape (n_nodes, 1) when the tree has no such split.
     """
 
     feature: np.ndarray
@@ -38,6 +43,8 @@ class TreeArrays:
     right: np.ndarray
     is_leaf: np.ndarray
     value: np.ndarray
+    categorical: np.ndarray
+    left_bins: np.ndarray
 
     @classmethod
     def single_leaf(cls, value: float = 0.0) -> TreeArrays:
@@ -51,6 +58,8 @@ class TreeArrays:
             right=np.full(1, -1, dtype=np.int64),
             is_leaf=np.ones(1, dtype=np.bool_),
             value=np.full(1, value, dtype=np.float64),
+            categorical=np.zeros(1, dtype=np.bool_),
+            left_bins=np.zeros((1, 1), dtype=np.bool_),
         )
 
     @property
@@ -72,6 +81,8 @@ class TreeArrays:
             self.right,
             self.is_leaf,
             missing_bin,
+            self.categorical,
+            self.left_bins,
         )
 
     def predict_binned(self, binned: np.ndarray, missing_bin: int) -> np.ndarray:
@@ -88,6 +99,8 @@ class TreeArrays:
             self.left,
             self.right,
             self.is_leaf,
+            self.categorical,
+            self.left_bins,
         )
         return self.value[leaves]
 
