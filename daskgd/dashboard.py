@@ -36,7 +36,9 @@ def fits_from_events(events: Any) -> list[dict[str, Any]]:
     -------
     fits : list of dict
         ``{"fit_id", "estimator", "solver", "state", "started", "updated",
-        "iterations": [{"iteration", "objective", "grad_norm", "n_passes", "seconds"}]}``.
+        "iterations": [{"iteration", "objective", "validation_objective", "grad_norm",
+        "n_passes", "seconds"}]}`` (``validation_objective``: the loss on held-out
+        rows, for fits that score one; else None).
     """
     fits: dict[str, dict[str, Any]] = {}
     for timestamp, message in events:
@@ -59,7 +61,14 @@ def fits_from_events(events: Any) -> list[dict[str, Any]]:
             fit["iterations"].append(
                 {
                     key: _plain(message.get(key))
-                    for key in ("iteration", "objective", "grad_norm", "n_passes", "seconds")
+                    for key in (
+                        "iteration",
+                        "objective",
+                        "validation_objective",
+                        "grad_norm",
+                        "n_passes",
+                        "seconds",
+                    )
                 }
             )
     ordered = sorted(fits.values(), key=lambda fit: fit["started"], reverse=True)

@@ -147,3 +147,23 @@ def test_scheduler_preload_serves_the_page():
             if process is not None:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+def test_tree_fits_log_the_validation_loss_per_tree(client):
+    from sklearn.datasets import make_classification
+
+    from daskgd.dashboard import fits_from_events
+
+    X, y = make_classification(2000, 5, random_state=0)
+    model = daskgd.HistGradientBoostingClassifier(
+        max_iter=6, early_stopping=True, n_iter_no_change=50, random_state=0
+    ).fit(da.from_array(X, chunks=500), da.from_array(y, chunks=500))
+    fit = fits_from_events(client.get_events(EVENT_TOPIC))[0]
+    assert fit["estimator"] == "HistGradientBoostingClassifier" and fit["state"] == "finished"
+    points = fit["iterations"]
+    assert [p["iteration"] for p in points] == list(range(1, model.n_iter_ + 1))
+    # Scores are negative losses; the first is before any tree.
+    np.testing.assert_allclose([p["objective"] for p in points], -model.train_score_[1:])
+    np.testing.assert_allclose(
+        [p["validation_objective"] for p in points], -model.validation_score_[1:]
+    )

@@ -356,6 +356,9 @@ class BoostingBase(BaseEstimator):
                 record = {
                     "iteration": iteration + 1,
                     "objective": -train_scores[-1] if train_scores else float("nan"),
+                    "validation_objective": (
+                        -validation_scores[-1] if validation_scores else float("nan")
+                    ),
                     "grad_norm": float("nan"),
                     "n_passes": n_passes(),
                     "seconds": time.perf_counter() - started,
