@@ -51,6 +51,17 @@ def test_regressor_on_dask_equals_scikit_learn(client: Client, regression, cache
     assert per_tree <= deepest + 2
 
 
+@pytest.mark.parametrize("loss", ["absolute_error", "quantile"])
+def test_percentile_losses_on_dask_equal_scikit_learn(client: Client, regression, loss):
+    X, y = regression
+    params = {**PARAMS, "loss": loss, "quantile": 0.3 if loss == "quantile" else None}
+    ours = HistGradientBoostingRegressor(**params).fit(
+        da.from_array(X, chunks=CHUNKS), da.from_array(y, chunks=CHUNKS)
+    )
+    theirs = SkRegressor(**params).fit(X, y)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
 def test_classifier_on_dask_equals_numpy_and_scikit_learn(client: Client, classification):
     X, y = classification
     dask_X = da.from_array(X, chunks=CHUNKS)

@@ -34,14 +34,19 @@ from daskgd.trees.passes import (
     AddTrees,
     BinningSample,
     BoostingLosses,
+    GatherResiduals,
     HistogramRequest,
     Holdout,
     NodeHistograms,
+    ResidualBuckets,
+    ResidualRequest,
     initial_raw,
     row_gradients,
 )
 from daskgd.trees.predictor import BoostedTrees
+from daskgd.trees.quantiles import Percentile, leaf_percentiles
 from daskgd.trees.splitting import SplitParameters
+from daskgd.trees.tree import TreeArrays
 
 RUN_CONSTRAINTS: dict[str, list[Any]] = {
     "cache": ["boolean", StrOptions({"auto"})],
@@ -193,8 +198,9 @@ class BoostingBase(BaseEstimator):
 
     # ---- the fit ----
 
-    def _boosting_loss(self, sample: Any, frame: Any) -> tuple[BoostingLoss, np.ndarray]:
-        """The loss and the baseline prediction, from the sample pass's totals."""
+    def _boosting_loss(self, sample: Any, frame: Any) -> tuple[BoostingLoss, np.ndarray | None]:
+        """The loss and the baseline prediction, from the sample pass's totals (None: a
+        percentile of y, which the fit finds in passes of its own)."""
         raise NotImplementedError
 
     def _fit(self, X: Any, y: Any, sample_weight: Any) -> Any:
@@ -257,6 +263,10 @@ class BoostingBase(BaseEstimator):
 
         keep = self._keep_bins
         frame.derive("binned", mapper, ["X"], keep=keep)
+        if baseline is None:  # a percentile of y (absolute_error, quantile)
+            frame.derive("raw", initial_raw, ["y"], broadcast=np.zeros(1), keep=True)
+            baseline = self._leaf_percentiles(frame, TreeArrays.single_leaf(), loss, holdout)[:1]
+            self._baseline_prediction = baseline
         frame.derive("raw", initial_raw, ["y"], broadcast=baseline, keep=True)
         params = GrowthParameters(
             max_leaf_nodes=self.max_leaf_nodes,
@@ -341,10 +351,14 @@ class BoostingBase(BaseEstimator):
                     has_missing,
                     feature_rng,
                 )
+                if loss.percentile_leaves:
+                    trees = [self._percentile_leaves(frame, tree, loss, holdout) for tree in trees]
                 predictors.append(tuple(trees))
                 add = AddTrees((tuple(trees),), mapper.missing_bin)
                 frame.derive("raw", add, ["binned", "raw"], keep=True)
-                stop = all(tree.n_nodes == 1 for tree in trees)
+                # A tree of one leaf adds nothing, so nothing would change any more
+                # (except with percentile leaves, whose one leaf moves the prediction).
+                stop = all(tree.n_nodes == 1 for tree in trees) and not loss.percentile_leaves
                 if early:
                     score()
                     scores = validation_scores if fraction > 0 else train_scores
@@ -377,6 +391,40 @@ class BoostingBase(BaseEstimator):
         self.n_passes_ = n_passes()
         self._boosting_state = state(False)
         return self
+
+    def _leaf_percentiles(
+        self, frame: Any, tree: TreeArrays, loss: BoostingLoss, holdout: Holdout
+    ) -> np.ndarray:
+        """scikit-learn's percentile of the residuals of each leaf's training rows."""
+        missing_bin = self._bin_mapper.missing_bin
+
+        def request(lo: np.ndarray, hi: np.ndarray, n_buckets: int = 1) -> ResidualRequest:
+            return ResidualRequest(tree, missing_bin, holdout, lo, hi, n_buckets)
+
+        def stats(lo: np.ndarray, hi: np.ndarray, n_buckets: int) -> Any:
+            return frame.reduce(ResidualBuckets(), request(lo, hi, n_buckets))
+
+        def gather(lo: np.ndarray, hi: np.ndarray) -> Any:
+            return frame.reduce(GatherResiduals(), request(lo, hi)).per_leaf
+
+        weighted = self._validated[2] is not None
+        percentile = Percentile(
+            loss.percentile_rank,
+            median=loss.name == "absolute_error" and not weighted,
+            weighted=weighted,
+        )
+        values, _ = leaf_percentiles(stats, gather, tree.n_nodes, percentile)
+        return values
+
+    def _percentile_leaves(
+        self, frame: Any, tree: TreeArrays, loss: BoostingLoss, holdout: Holdout
+    ) -> TreeArrays:
+        """The tree with scikit-learn's leaf values for absolute_error and quantile."""
+        from dataclasses import replace
+
+        updates = self._leaf_percentiles(frame, tree, loss, holdout)
+        value = np.where(tree.is_leaf, float(self.learning_rate) * updates, 0.0)
+        return replace(tree, value=value)
 
     def _monotonic(self) -> np.ndarray | None:
         """The constraint of every feature (scikit-learn's checks and messages), or None."""

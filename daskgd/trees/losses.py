@@ -18,8 +18,9 @@ EPS = float(np.finfo(np.float64).eps)
 
 @dataclass(frozen=True)
 class BoostingLoss:
-    """One of ``"squared_error"``, ``"poisson"``, ``"gamma"`` (log link), ``"binary"``
-    (log-loss, 2 classes) or ``"multiclass"``.
+    """One of ``"squared_error"``, ``"absolute_error"``, ``"quantile"`` (identity link),
+    ``"poisson"``, ``"gamma"`` (log link), ``"binary"`` (log-loss, 2 classes) or
+    ``"multiclass"``.
 
     Attributes
     ----------
@@ -30,10 +31,22 @@ class BoostingLoss:
 
     name: str
     n_trees_per_iteration: int = 1
+    #: The quantile of ``"quantile"`` (the pinball loss).
+    quantile: float = 0.5
 
     @property
     def constant_hessian(self) -> bool:
-        return self.name == "squared_error"
+        return self.name in ("squared_error", "absolute_error", "quantile")
+
+    @property
+    def percentile_leaves(self) -> bool:
+        """Leaf values (and the baseline) are percentiles of residuals, not -G/H."""
+        return self.name in ("absolute_error", "quantile")
+
+    @property
+    def percentile_rank(self) -> float:
+        """That percentile, in percent (scikit-learn's ``100 * quantile``)."""
+        return 100 * self.quantile if self.name == "quantile" else 50.0
 
     def gradients(
         self, raw: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
@@ -42,6 +55,12 @@ class BoostingLoss:
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         if self.name == "squared_error":
             gradient = raw[:, :1] - y[:, np.newaxis]
+            hessian = np.ones_like(gradient)
+        elif self.name == "absolute_error":
+            gradient = np.where(raw[:, :1] > y[:, np.newaxis], 1.0, -1.0)
+            hessian = np.ones_like(gradient)
+        elif self.name == "quantile":
+            gradient = np.where(y[:, np.newaxis] >= raw[:, :1], -self.quantile, 1 - self.quantile)
             hessian = np.ones_like(gradient)
         elif self.name == "poisson":
             gradient = np.exp(raw[:, :1]) - y[:, np.newaxis]
@@ -70,6 +89,14 @@ class BoostingLoss:
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         if self.name == "squared_error":
             return 0.5 * (raw[:, 0] - y) ** 2
+        if self.name == "absolute_error":
+            return np.abs(y - raw[:, 0])
+        if self.name == "quantile":
+            return np.where(
+                y >= raw[:, 0],
+                self.quantile * (y - raw[:, 0]),
+                (1 - self.quantile) * (raw[:, 0] - y),
+            )
         if self.name == "poisson":
             return np.exp(raw[:, 0]) - y * raw[:, 0]
         if self.name == "gamma":
@@ -98,7 +125,7 @@ class BoostingLoss:
 
     def link_inverse(self, raw: np.ndarray) -> np.ndarray:
         """Predictions (regression) or class probabilities from the raw prediction."""
-        if self.name == "squared_error":
+        if self.name in ("squared_error", "absolute_error", "quantile"):
             return raw[:, 0]
         if self.name in ("poisson", "gamma"):
             return np.exp(raw[:, 0])

@@ -17,6 +17,7 @@ from daskgd.engine.reductions import Reduction
 from daskgd.trees.binning import sample_of_chunk
 from daskgd.trees.kernels import histograms
 from daskgd.trees.losses import BoostingLoss
+from daskgd.trees.quantiles import BucketStats, bucket_stats
 from daskgd.trees.tree import TreeArrays
 
 
@@ -338,3 +339,85 @@ def stack_histograms(partial: HistogramPartial) -> list[np.ndarray]:
 
 def trees_tuple(trees: Sequence[TreeArrays]) -> tuple[TreeArrays, ...]:
     return tuple(trees)
+
+
+# ---- percentiles of residuals per leaf (absolute_error, quantile) ----
+
+
+@dataclass(frozen=True)
+class ResidualRequest:
+    """A residual pass's broadcast: the tree whose leaves group the rows, the intervals."""
+
+    tree: TreeArrays
+    missing_bin: int
+    holdout: Holdout
+    lo: np.ndarray
+    hi: np.ndarray
+    n_buckets: int = 1
+
+
+def _training_residuals(
+    request: ResidualRequest, chunk_index: int, blocks: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's residual ``y - raw``, weight and leaf (-1 for a held-out row)."""
+    binned, raw, y, sample_weight = blocks
+    residuals = np.asarray(y, dtype=np.float64).reshape(-1) - raw[:, 0]
+    weights = np.ones(len(residuals)) if sample_weight is None else np.asarray(sample_weight, float)
+    leaves = request.tree.leaves_of_binned(binned, request.missing_bin).astype(np.int64)
+    leaves[request.holdout.mask(chunk_index, len(residuals))] = -1
+    return residuals, weights, leaves
+
+
+@dataclass(frozen=True)
+class ResidualBuckets(Reduction):
+    """Per leaf, the training rows' residuals counted in buckets of their interval."""
+
+    name = "daskgd-hgb-residual-buckets"
+    columns = ("binned", "raw", "y", "sample_weight")
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> BucketStats:
+        request: ResidualRequest = broadcast
+        residuals, weights, leaves = _training_residuals(request, chunk_index, blocks)
+        return bucket_stats(residuals, weights, leaves, request.lo, request.hi, request.n_buckets)
+
+
+@dataclass(frozen=True)
+class GatheredResiduals:
+    """Per leaf, residuals and weights of the rows inside its interval, in chunk order."""
+
+    per_leaf: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+    def merge(self, other: GatheredResiduals) -> GatheredResiduals:
+        return GatheredResiduals(
+            tuple(
+                (np.concatenate([r, other_r]), np.concatenate([w, other_w]))
+                for (r, w), (other_r, other_w) in zip(self.per_leaf, other.per_leaf, strict=True)
+            )
+        )
+
+
+@dataclass(frozen=True)
+class GatherResiduals(Reduction):
+    """The training rows' residuals inside their leaf's interval (few, by then)."""
+
+    name = "daskgd-hgb-residuals"
+    columns = ("binned", "raw", "y", "sample_weight")
+    combine_on_client = True
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> GatheredResiduals:
+        request: ResidualRequest = broadcast
+        residuals, weights, leaves = _training_residuals(request, chunk_index, blocks)
+        inside = leaves >= 0
+        inside[inside] = (residuals[inside] >= request.lo[leaves[inside]]) & (
+            residuals[inside] <= request.hi[leaves[inside]]
+        )
+        rows = np.flatnonzero(inside)
+        rows = rows[np.argsort(leaves[rows], kind="stable")]  # by leaf, in row order
+        ends = np.cumsum(np.bincount(leaves[rows], minlength=len(request.lo)))
+        starts = ends - np.bincount(leaves[rows], minlength=len(request.lo))
+        return GatheredResiduals(
+            tuple(
+                (residuals[rows[a:b]], weights[rows[a:b]])
+                for a, b in zip(starts, ends, strict=True)
+            )
+        )

@@ -204,6 +204,32 @@ def test_log_link_losses_are_scikit_learns(loss):
         HistGradientBoostingRegressor(**params).fit(X, bad)
 
 
+@pytest.mark.parametrize(
+    ("loss", "quantile"), [("absolute_error", None), ("quantile", 0.8), ("quantile", 0.05)]
+)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_percentile_leaf_losses_are_scikit_learns(loss, quantile, weighted):
+    rng = np.random.default_rng(5)
+    X = _with_missing(rng.normal(size=(2000, 5)), 10, 4)
+    y = 3 * X[:, 0] - np.nan_to_num(X[:, 4]) + rng.standard_t(2, 2000)  # heavy tails
+    weight = rng.random(2000) * 2 if weighted else None
+    params = {"loss": loss, "quantile": quantile, "max_iter": 8, "early_stopping": False}
+    ours = HistGradientBoostingRegressor(**params).fit(X, y, sample_weight=weight)
+    theirs = SkRegressor(**params).fit(X, y, sample_weight=weight)
+    # The leaves (and the baseline) are percentiles of residuals: order statistics,
+    # found exactly in narrowing passes.
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    assert ours.n_iter_ == theirs.n_iter_
+
+
+def test_the_quantile_loss_needs_a_quantile():
+    X, y = make_regression(200, 3, random_state=0)
+    with pytest.raises(TypeError, match="quantile must be an instance of float"):
+        HistGradientBoostingRegressor(loss="quantile", max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="quantile == 1"):
+        HistGradientBoostingRegressor(loss="quantile", quantile=1.0, max_iter=2).fit(X, y)
+
+
 def test_max_features_draws_scikit_learns_features():
     X, y = make_regression(2000, 8, noise=5.0, random_state=0)
     params = {"max_features": 0.5, "max_iter": 8, "early_stopping": False, "random_state": 3}
