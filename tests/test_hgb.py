@@ -157,8 +157,6 @@ def test_parameters_not_supported_yet_are_refused_not_ignored(regression):
     X, y = regression
     with pytest.raises(NotImplementedError, match="interaction_cst"):
         HistGradientBoostingRegressor(interaction_cst=[{0, 1}]).fit(X, y)
-    with pytest.raises(NotImplementedError, match="absolute_error"):
-        HistGradientBoostingRegressor(loss="absolute_error").fit(X, y)
 
 
 # ---- checkpoints ----

@@ -228,6 +228,10 @@ def _worker_processes(client: Client) -> dict[str, int]:
     return client.run(os.getpid)
 
 
+def _scheduler_identity(dask_scheduler: Any) -> dict[str, Any]:
+    return dask_scheduler.identity(n_workers=-1)
+
+
 class MemorySampler:
     """Samples the workers' RSS (psutil, from this process) and the scheduler's view.
 
@@ -256,7 +260,10 @@ class MemorySampler:
         self.n_samples += 1
 
     def _sample_scheduler(self) -> None:
-        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        # Asked of the scheduler itself: ``Client.scheduler_info`` returns the client's
+        # cached identity, which its periodic refresh (without workers) can replace
+        # between the refresh the call makes and the return, showing no worker at all.
+        workers = self.client.run_on_scheduler(_scheduler_identity)["workers"]
         self.addresses.add(frozenset(workers))
         for address, worker in workers.items():
             self.statuses.add(str(worker.get("status", "running")))

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -47,20 +50,40 @@ def _disk_writes(dask_worker) -> float:
     return float(sum(v for k, v in dask_worker.digests_total.items() if "disk-write" in str(k)))
 
 
+@contextlib.contextmanager
+def scratch_directory(fallback, nbytes):
+    """Where to write a large data set: in RAM (/dev/shm) when it has room, else ``fallback``.
+
+    The tests bound the workers' memory, not this machine's; writing gigabytes to
+    a disk is what makes them slow."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and shutil.disk_usage(shm).free > 2 * nbytes:
+        directory = Path(tempfile.mkdtemp(prefix="daskgd-", dir=shm))
+        try:
+            yield directory
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    else:
+        yield fallback
+
+
 @pytest.fixture(scope="module")
 def large_data(tmp_path_factory):
     """One data set for both fits (written once: it takes seconds); y is 0 or 1."""
-    path = tmp_path_factory.mktemp("streaming") / "classification.zarr"
-    write_synthetic(
-        path,
-        N_ROWS,
-        N_FEATURES,
-        task="classification",
-        chunk_rows=CHUNK_ROWS,
-        seed=3,
-        compress=False,
-    )
-    return path
+    with scratch_directory(
+        tmp_path_factory.mktemp("streaming"), N_ROWS * (N_FEATURES + 1) * 8
+    ) as directory:
+        path = directory / "classification.zarr"
+        write_synthetic(
+            path,
+            N_ROWS,
+            N_FEATURES,
+            task="classification",
+            chunk_rows=CHUNK_ROWS,
+            seed=3,
+            compress=False,
+        )
+        yield path
 
 
 @pytest.mark.parametrize(
@@ -183,7 +206,11 @@ def _fit_in_bounded_memory(client, X, y, memory_limit):
 
 
 def test_trees_keep_bins_of_data_larger_than_memory_or_stream_them(trees_clusters, tmp_path):
-    path = tmp_path / "trees.zarr"
+    with scratch_directory(tmp_path, TREES_ROWS * (TREES_FEATURES + 1) * 8) as directory:
+        _trees_in_bounded_memory(trees_clusters, directory / "trees.zarr")
+
+
+def _trees_in_bounded_memory(trees_clusters, path):
     write_synthetic(
         path,
         TREES_ROWS,
