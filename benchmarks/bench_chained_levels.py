@@ -78,7 +78,9 @@ def keep_data(client: Client, rows: int, n_chunks: int) -> dict[str, list[Any]]:
     return per_worker
 
 
-def round_trip(client: Client, data: dict[str, list[Any]], levels: int) -> list[Any]:
+def grow(client: Client, data: dict[str, list[Any]], levels: int, chained: bool) -> list[Any]:
+    """The splits of ``levels`` levels: found on the client after each level, or (chained)
+    by a task that the next level's tasks depend on, all submitted at once."""
     split: Any = (0, N_BINS - 1)
     splits = []
     for _ in range(levels):
@@ -86,22 +88,12 @@ def round_trip(client: Client, data: dict[str, list[Any]], levels: int) -> list[
             client.submit(worker_histogram, split, *futures, workers=[worker], pure=False)
             for worker, futures in data.items()
         ]
-        split = find_split(*client.gather(partials))
+        if chained:
+            split = client.submit(find_split, *partials, pure=False)
+        else:
+            split = find_split(*client.gather(partials))
         splits.append(split)
-    return splits
-
-
-def chained(client: Client, data: dict[str, list[Any]], levels: int) -> list[Any]:
-    split: Any = (0, N_BINS - 1)
-    splits = []
-    for _ in range(levels):
-        partials = [
-            client.submit(worker_histogram, split, *futures, workers=[worker], pure=False)
-            for worker, futures in data.items()
-        ]
-        split = client.submit(find_split, *partials, pure=False)
-        splits.append(split)
-    return client.gather(splits)
+    return client.gather(splits) if chained else splits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         Client(cluster) as client,
     ):
         data = keep_data(client, args.rows, args.chunks)
-        ways = {"round trip": round_trip, "chained": chained}
-        assert round_trip(client, data, args.levels) == chained(client, data, args.levels)
+        ways = {"round trip": False, "chained": True}
+        assert grow(client, data, args.levels, False) == grow(client, data, args.levels, True)
         times: dict[str, list[float]] = {name: [] for name in ways}
         for _ in range(args.repeats):
-            for name, grow in ways.items():  # interleaved: the same conditions for both
+            for name, chained in ways.items():  # interleaved: the same conditions for both
                 start = time.perf_counter()
-                grow(client, data, args.levels)
+                grow(client, data, args.levels, chained)
                 times[name].append(time.perf_counter() - start)
     print(
         f"{args.rows:,} rows x {N_FEATURES} binned, {args.chunks} chunks on 2 workers, "
