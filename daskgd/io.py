@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +19,8 @@ TASKS = ("regression", "classification")
 
 def _synthetic_block(
     block_rows: int, coef: np.ndarray, intercept: float, task: str, seed: int, block_index: int
-) -> np.ndarray:
-    """Features and target of one block as an (n, d + 1) array, target last."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n, d) and target (n,) of one block."""
     rng = np.random.default_rng([seed, block_index])
     X = rng.standard_normal((block_rows, coef.size))
     raw = X @ coef + intercept
@@ -25,7 +28,15 @@ def _synthetic_block(
         target = (rng.random(block_rows) < expit(raw)).astype(np.float64)
     else:
         target = raw + rng.standard_normal(block_rows)
-    return np.hstack([X, target[:, np.newaxis]])
+    return X, target
+
+
+def _write_block(
+    X_store: Any, y_store: Any, start: int, stop: int, block: Future[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    X, target = block.result()
+    X_store[start:stop] = X
+    y_store[start:stop] = target
 
 
 def true_model(n_features: int, seed: int) -> tuple[np.ndarray, float]:
@@ -51,8 +62,8 @@ def write_synthetic(
     Features are standard normal; a classification target is drawn from the
     logistic model ``P(y=1) = expit(x @ coef + intercept)``, a regression target
     is ``x @ coef + intercept`` plus standard normal noise. Each chunk is drawn
-    from its own seeded generator and written before the next is drawn, so
-    memory stays bounded by one chunk whatever ``n_rows`` is.
+    from its own seeded generator, by a few threads at once, and written in
+    order, so memory stays bounded by a few chunks whatever ``n_rows`` is.
 
     Parameters
     ----------
@@ -96,11 +107,18 @@ def write_synthetic(
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=f"writing {Path(path).name}", unit="chunk")
-    for index, start in enumerate(starts):
-        stop = min(n_rows, start + chunk_rows)
-        block = _synthetic_block(stop - start, coef, intercept, task, seed, index)
-        X_store[start:stop] = block[:, :n_features]
-        y_store[start:stop] = block[:, n_features]
+    # numpy's generators and BLAS release the GIL: draw a few chunks ahead, write in order.
+    threads = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque[tuple[int, int, Future[tuple[np.ndarray, np.ndarray]]]] = deque()
+        for index, start in enumerate(starts):
+            stop = min(n_rows, start + chunk_rows)
+            block = pool.submit(_synthetic_block, stop - start, coef, intercept, task, seed, index)
+            pending.append((start, stop, block))
+            if len(pending) > threads:
+                _write_block(X_store, y_store, *pending.popleft())
+        while pending:
+            _write_block(X_store, y_store, *pending.popleft())
     return {
         "coef": coef,
         "intercept": intercept,

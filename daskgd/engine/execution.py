@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 #: Fraction of the workers' free memory (below their spill threshold) that data may take
 #: and still be persisted; the rest is for the tasks' intermediates.
 PERSIST_MEMORY_FRACTION = 0.5
+#: Input chunks a worker thread holds at once during a pass: the one its task reads
+#: and the next, which the worker fetches or loads while the first is processed.
+CHUNKS_IN_FLIGHT = 2
 DEFAULT_SPLIT_EVERY = 8
 #: Key prefixes of the per-chunk tasks of a fit, whose second key element is the chunk.
 CHUNK_TASK_PREFIXES = ("daskgd-grad", "daskgd-loss-grad-hess", "daskgd-gram", "daskgd-score")
@@ -58,12 +61,14 @@ def worker_addresses() -> list[str]:
     return [] if client is None else sorted(_scheduler_workers(client))
 
 
-def available_memory() -> int:
+def available_memory(chunk_bytes: int = 0) -> int:
     """Bytes of worker memory that data could occupy without the workers spilling it.
 
     For each worker: the part of its ``memory_limit`` below the spill threshold
-    (``distributed.worker.memory.target``) that its process does not already use.
-    Without a cluster, or with unlimited workers: this machine's available RAM.
+    (``distributed.worker.memory.target``) that its process does not already use,
+    less ``CHUNKS_IN_FLIGHT * chunk_bytes`` per thread for the input chunks that a
+    pass's tasks hold while they run. Without a cluster, or with unlimited workers:
+    this machine's available RAM.
     """
     client = active_client()
     if client is not None:
@@ -72,7 +77,12 @@ def available_memory() -> int:
             target = dask.config.get("distributed.worker.memory.target", 0.6) or 0.6
             return int(
                 sum(
-                    max(0.0, w["memory_limit"] * target - w.get("metrics", {}).get("memory", 0))
+                    max(
+                        0.0,
+                        w["memory_limit"] * target
+                        - w.get("metrics", {}).get("memory", 0)
+                        - CHUNKS_IN_FLIGHT * chunk_bytes * w.get("nthreads", 1),
+                    )
                     for w in workers
                 )
             )
@@ -80,15 +90,19 @@ def available_memory() -> int:
 
 
 def should_persist(
-    nbytes: int, cache: bool | str, fraction: float = PERSIST_MEMORY_FRACTION
+    nbytes: int,
+    cache: bool | str,
+    fraction: float = PERSIST_MEMORY_FRACTION,
+    chunk_bytes: int = 0,
 ) -> bool:
     """Decide once per fit whether to keep the data in memory between passes.
 
     ``cache="auto"`` keeps ``nbytes`` when they take at most ``fraction`` of the
-    workers' free memory (:func:`available_memory`)."""
+    workers' free memory (:func:`available_memory`), once the input chunks of
+    ``chunk_bytes`` that each thread holds during a pass are set aside."""
     if isinstance(cache, bool):
         return cache
-    return nbytes <= fraction * available_memory()
+    return nbytes <= fraction * available_memory(chunk_bytes)
 
 
 class RescueLooseRestrictions(SchedulerPlugin):

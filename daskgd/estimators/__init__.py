@@ -1,12 +1,13 @@
 """scikit-learn compatible estimators.
 
-Every estimator of :mod:`daskgd.registry`, imported now (``daskgd`` itself
-imports them lazily).
+Every estimator of :mod:`daskgd.registry`, imported when first asked for, as
+by ``daskgd`` itself: importing one estimator's module (which imports this
+package first) must not import the others' (numba for the trees, for one).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from daskgd import registry as _registry
 
@@ -28,4 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = sorted(_registry.estimator_names())
 
-globals().update({name: _registry.estimator_class(name) for name in __all__})
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return _registry.estimator_class(name)
+    raise AttributeError(f"module 'daskgd.estimators' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -58,8 +58,9 @@ RUN_CONSTRAINTS: dict[str, list[Any]] = {
 
 #: Share of the workers' free memory that the kept columns (binned X, one byte per
 #: value, and per row the raw predictions, gradients and labels) may take. It is
-#: higher than for persisted inputs: a boosting pass makes nothing larger than one
-#: chunk's histograms besides what it keeps.
+#: higher than for persisted inputs: besides what it keeps and the float64 input
+#: chunks being binned (set aside by ``should_persist``), a boosting pass makes
+#: nothing larger than one chunk's histograms.
 KEPT_MEMORY_FRACTION = 0.8
 
 #: Rows above which ``early_stopping="auto"`` holds rows out (scikit-learn's rule).
@@ -121,7 +122,10 @@ class BoostingBase(BaseEstimator):
             )
             self._validated = (X, y, sample_weight)
             bytes_kept = sum(frame.chunk_rows) * (X.shape[1] + 8 * 4)
-            self._keep_bins = should_persist(bytes_kept, self.cache, KEPT_MEMORY_FRACTION)
+            chunk_bytes = max(frame.chunk_rows, default=0) * X.shape[1] * 8  # binned as float64
+            self._keep_bins = should_persist(
+                bytes_kept, self.cache, KEPT_MEMORY_FRACTION, chunk_bytes=chunk_bytes
+            )
             return frame, True
         self._input_passes = 0
         X, y = validate_data(
@@ -248,11 +252,13 @@ class BoostingBase(BaseEstimator):
         if sample.weight <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")
         loss, baseline = self._boosting_loss(sample, frame)
-        if early and fraction > 0 and not sample.rows.size:
+        rows = sample.rows
+        if early and fraction > 0 and not rows.size:
             raise ValueError("No row is left for training: lower validation_fraction.")
         mapper = BinMapper.from_sample(
-            sample.rows, int(self.max_bins), None if sample_weight is None else sample.row_weights
+            rows, int(self.max_bins), None if sample_weight is None else sample.row_weights
         )
+        del rows
         encoder = self._category_encoder
         if encoder is not None:
             mapper = mapper.with_categories([len(c) for c in encoder.categories])

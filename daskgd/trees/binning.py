@@ -71,9 +71,13 @@ def column_thresholds(
         present &= weights != 0
         weights = weights[present]
     values = values[present]
-    order = np.argsort(values, kind="stable")
-    values = values[order]
-    distinct = np.unique(values).astype(np.float64)
+    if weights is None:
+        values = np.sort(values)
+    else:
+        order = np.argsort(values, kind="stable")
+        values, weights = values[order], weights[order]
+    # = np.unique(values) (which would sort the sorted values again)
+    distinct = values[np.concatenate([[True], values[1:] != values[:-1]])].astype(np.float64)
     if len(distinct) <= 1:
         return np.asarray([], dtype=np.float64)
     if len(distinct) <= max_bins:
@@ -83,7 +87,7 @@ def column_thresholds(
         if weights is None:
             thresholds = np.percentile(values, percentiles, method="averaged_inverted_cdf")
         else:
-            thresholds = weighted_percentiles(values, weights[order], percentiles)
+            thresholds = weighted_percentiles(values, weights, percentiles)
         thresholds = np.unique(thresholds)
     return np.clip(thresholds, a_min=None, a_max=ALMOST_INF)
 

@@ -49,10 +49,11 @@ class SamplePartial:
 
     Attributes
     ----------
-    rows : ndarray
-        The sampled rows of X.
-    row_weights : ndarray
-        Their sample weights (ones when unweighted).
+    row_blocks : tuple of ndarray
+        The sampled rows of X, chunk by chunk in chunk order (concatenated once,
+        by :attr:`rows`, not at every merge).
+    weight_blocks : tuple of ndarray
+        Their sample weights (ones when unweighted), likewise.
     weight : float
         Weight of the training (not held-out) rows.
     weighted_y : float
@@ -67,14 +68,24 @@ class SamplePartial:
         The smallest target (regression; the range of the loss is checked on it).
     """
 
-    rows: np.ndarray
-    row_weights: np.ndarray
+    row_blocks: tuple[np.ndarray, ...]
+    weight_blocks: tuple[np.ndarray, ...]
     weight: float
     weighted_y: float
     labels: np.ndarray
     label_weights: np.ndarray
     label_counts: np.ndarray
     y_min: float = np.inf
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The sampled rows of X, in chunk order."""
+        return np.concatenate(self.row_blocks)
+
+    @property
+    def row_weights(self) -> np.ndarray:
+        """Their sample weights."""
+        return np.concatenate(self.weight_blocks)
 
     def merge(self, other: SamplePartial) -> SamplePartial:
         labels, inverse = np.unique(
@@ -92,8 +103,8 @@ class SamplePartial:
             minlength=len(labels),
         )
         return SamplePartial(
-            np.concatenate([self.rows, other.rows]),
-            np.concatenate([self.row_weights, other.row_weights]),
+            self.row_blocks + other.row_blocks,
+            self.weight_blocks + other.weight_blocks,
             self.weight + other.weight,
             self.weighted_y + other.weighted_y,
             labels,
@@ -176,8 +187,8 @@ class BinningSample(Reduction):
             )
             label_counts = np.bincount(inverse, minlength=len(labels)).astype(np.float64)
             return SamplePartial(
-                sample,
-                sample_weights,
+                (sample,),
+                (sample_weights,),
                 float(weight[train].sum()),
                 0.0,
                 labels,
@@ -185,8 +196,8 @@ class BinningSample(Reduction):
                 label_counts,
             )
         return SamplePartial(
-            sample,
-            sample_weights,
+            (sample,),
+            (sample_weights,),
             float(weight[train].sum()),
             float(weight[train] @ np.asarray(target[train], dtype=np.float64)),
             np.zeros(0),
