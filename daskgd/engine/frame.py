@@ -140,6 +140,7 @@ class ChunkedFrame:
         self.n_passes = 0
         self.unchecked = {name for name in present if name in CHECKED_INPUTS} if check else set()
         self._blocks: dict[str, list[Any]] = {}
+        self._loaders: dict[Any, ChunkLoader] = {}
         self._retired: list[list[Any]] = []
         # Unweighted unless weights are given: every pass may read "sample_weight".
         self._absent = {name for name, array in columns.items() if array is None}
@@ -396,7 +397,8 @@ class ChunkedFrame:
                     except Exception as probe_error:
                         if not is_killed_worker(probe_error):
                             continue
-                        key = named.key if named.chunk == chunk else (array.name, chunk)
+                        # The key of the load (a streamed pass loads inside its chunk task).
+                        key = (array.name, chunk)
                         return named_failure(error, self.array_names, key, (label, chunk))
         finally:
             client.run_on_scheduler(_set_allowed_failures, value=previous)
@@ -476,19 +478,54 @@ class ChunkedFrame:
             if broadcast is None
             else delayed(broadcast, name=f"{reduction.broadcast_name}-{token}", traverse=False)
         )
-        step = delayed(partial(tasks.reduce_chunk, reduction, check), pure=True)
         columns = [self.blocks(column) for column in reduction.columns]
-        parts = [
-            step(
-                shared,
-                i,
-                self.first_rows[i],
-                *(column[i] for column in columns),
-                dask_key_name=(f"{name}-{token}", i),
+        if self.client is None or self.persisted:
+            step = delayed(partial(tasks.reduce_chunk, reduction, check), pure=True)
+            return [
+                step(
+                    shared,
+                    i,
+                    self.first_rows[i],
+                    *(column[i] for column in columns),
+                    dask_key_name=(f"{name}-{token}", i),
+                )
+                for i in range(self.n_chunks)
+            ]
+        # Streamed on a cluster: each chunk task loads its streamed blocks itself, one
+        # task per chunk instead of one per array and step (the scheduler's cost per
+        # task is most of a streamed pass's time on small chunks).
+        parts = []
+        for i in range(self.n_chunks):
+            blocks = [column[i] for column in columns]
+            loaders = tuple(
+                self._loader(block) if isinstance(block, Delayed) else None for block in blocks
             )
-            for i in range(self.n_chunks)
-        ]
+            # (named: tokenizing the loaders' graphs would cost more than the task)
+            step = delayed(
+                partial(tasks.reduce_loaded_chunk, reduction, check, loaders),
+                name=f"{name}-step-{token}-{i}",
+                pure=True,
+            )
+            parts.append(
+                step(
+                    shared,
+                    i,
+                    self.first_rows[i],
+                    *(
+                        None if loader else block
+                        for loader, block in zip(loaders, blocks, strict=True)
+                    ),
+                    dask_key_name=(f"{name}-{token}", i),
+                )
+            )
         return parts
+
+    def _loader(self, block: Delayed) -> ChunkLoader:
+        """The loader of a streamed block, made once per block (its graph is culled)."""
+        loader = self._loaders.get(block.key)
+        if loader is None:
+            loader = self._loaders[block.key] = _loader(block)
+        return loader
 
     def _reduce_on_workers(
         self, reduction: Reduction, broadcast: Any, check: frozenset[str]

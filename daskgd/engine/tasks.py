@@ -39,6 +39,27 @@ def reduce_chunk(
     return reduction.chunk(broadcast, chunk_index, *blocks)
 
 
+def reduce_loaded_chunk(
+    reduction: Reduction,
+    check: frozenset[str],
+    loaders: Sequence[Any],
+    broadcast: Any,
+    chunk_index: int,
+    first_row: int,
+    *blocks: Any,
+) -> Any:
+    """:func:`reduce_chunk`, the streamed columns' blocks loaded here by their ``loaders``.
+
+    ``loaders`` has an entry per column: a ``ChunkLoader`` for a streamed column (whose
+    block is passed as None), None for one whose block is passed.
+    """
+    loaded = [
+        block if loader is None else loader.load()
+        for loader, block in zip(loaders, blocks, strict=True)
+    ]
+    return reduce_chunk(reduction, check, broadcast, chunk_index, first_row, *loaded)
+
+
 def combine_parts(reduction: Reduction, *parts: Any) -> Any:
     """One node of a combine tree: merge ``parts`` in the order given."""
     return reduction.combine(parts)
