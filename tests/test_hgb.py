@@ -275,9 +275,3 @@ def test_a_killed_fitting_process_resumes_to_the_same_trees(client, cluster, reg
     assert reference.n_iter_ > written  # it was killed mid-fit
     np.testing.assert_array_equal(resumed.predict(X), reference.predict(X))
     assert resumed.n_passes_ == reference.n_passes_
-
-
-def test_scorers_other_than_the_loss_are_refused(regression):
-    X, y = regression
-    with pytest.raises(NotImplementedError, match="scoring"):
-        HistGradientBoostingRegressor(scoring="r2", early_stopping=True).fit(X, y)

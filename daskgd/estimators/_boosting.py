@@ -11,6 +11,7 @@ import os
 import time
 from numbers import Integral
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -35,11 +36,14 @@ from daskgd.trees.passes import (
     BinningSample,
     BoostingLosses,
     GatherResiduals,
+    GatherScoringRows,
     HistogramRequest,
     Holdout,
     NodeHistograms,
     ResidualBuckets,
     ResidualRequest,
+    RowSet,
+    ScoringRequest,
     initial_raw,
     row_gradients,
 )
@@ -63,6 +67,9 @@ RUN_CONSTRAINTS: dict[str, list[Any]] = {
 #: nothing larger than one chunk's histograms.
 KEPT_MEMORY_FRACTION = 0.8
 
+#: Training rows a scorer other than the loss scores (scikit-learn's subsample size).
+SCORING_TRAIN_ROWS = 10_000
+
 #: Rows above which ``early_stopping="auto"`` holds rows out (scikit-learn's rule).
 AUTO_EARLY_STOPPING_ROWS = 10_000
 
@@ -77,11 +84,7 @@ class BoostingBase(BaseEstimator):
 
     def _not_yet_supported(self) -> None:
         """Parameters of scikit-learn's API that this version refuses rather than ignores."""
-        refused = {
-            "interaction_cst": self.interaction_cst is not None,
-            # None means the default scorer (accuracy or R^2), not the loss.
-            "scoring": self.scoring != "loss" and self.early_stopping is not False,
-        }
+        refused = {"interaction_cst": self.interaction_cst is not None}
         for name, refuse in refused.items():
             if refuse:
                 raise NotImplementedError(
@@ -326,7 +329,22 @@ class BoostingBase(BaseEstimator):
                 "stopped": stopped,
             }
 
+        # A scorer other than the loss scores rows brought to the client once (one
+        # pass), whose raw predictions the client then updates tree by tree.
+        scorer = None
+        if early and self.scoring != "loss":
+            from sklearn.metrics import check_scoring
+
+            scorer = check_scoring(self, self.scoring)
+            scoring_rows = self._gather_scoring_rows(frame, holdout, seed)
+
         def score() -> None:
+            if scorer is not None:
+                train_rows, validation_rows = scoring_rows
+                train_scores.append(self._score_rows(scorer, train_rows))
+                if fraction > 0:
+                    validation_scores.append(self._score_rows(scorer, validation_rows))
+                return
             totals = frame.reduce(BoostingLosses(), (loss, holdout))
             train_scores.append(-totals.train_loss / totals.train_weight)
             if fraction > 0:
@@ -362,6 +380,11 @@ class BoostingBase(BaseEstimator):
                 predictors.append(tuple(trees))
                 add = AddTrees((tuple(trees),), mapper.missing_bin)
                 frame.derive("raw", add, ["binned", "raw"], keep=True)
+                if scorer is not None:
+                    scoring_rows = (
+                        scoring_rows[0].with_trees(add),
+                        scoring_rows[1].with_trees(add),
+                    )
                 # A tree of one leaf adds nothing, so nothing would change any more
                 # (except with percentile leaves, whose one leaf moves the prediction).
                 stop = all(tree.n_nodes == 1 for tree in trees) and not loss.percentile_leaves
@@ -471,6 +494,30 @@ class BoostingBase(BaseEstimator):
         return not any(score > reference for score in scores[-reference_position + 1 :])
 
     # ---- predictions ----
+
+    def _gather_scoring_rows(
+        self, frame: Any, holdout: Holdout, seed: int
+    ) -> tuple[RowSet, RowSet]:
+        """Up to ``SCORING_TRAIN_ROWS`` training rows and every held-out row (one pass)."""
+        held_out = [int(holdout.mask(i, n).sum()) for i, n in enumerate(frame.chunk_rows)]
+        train_counts = sample_rows_per_chunk(
+            tuple(n - h for n, h in zip(frame.chunk_rows, held_out, strict=True)),
+            SCORING_TRAIN_ROWS,
+        )
+        # (another seed than the binning sample's, which draws from the same rows)
+        request = ScoringRequest(holdout, tuple(train_counts), (seed + 1) % 2**32)
+        gathered = frame.reduce(GatherScoringRows(), request)
+        return RowSet.concatenate(gathered.train), RowSet.concatenate(gathered.validation)
+
+    def _score_rows(self, scorer: Any, rows: RowSet) -> float:
+        """``scorer`` on ``rows``, predicted from their raw predictions, as scikit-learn's
+        HGB scores: its ``_raw_predict`` patched to return them (X is not read)."""
+        y = self.classes_[rows.y.astype(np.intp)] if self._is_classifier else rows.y
+        X = np.broadcast_to(np.float64(0.0), (len(y), self.n_features_in_))
+        with patch.object(self, "_raw_predict", lambda X: rows.raw):
+            if rows.sample_weight is None:
+                return float(scorer(self, X, y))
+            return float(scorer(self, X, y, sample_weight=rows.sample_weight))
 
     def _raw_predict(self, X: Any) -> Any:
         check_is_fitted(self, "_predictor")

@@ -73,8 +73,12 @@ class HistGradientBoostingRegressor(RegressorMixin, BoostingBase):
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of each chunk's rows and stop when the
         validation loss stalls; "auto" does so above 10,000 rows.
-    scoring : "loss", default="loss"
-        The early-stopping score.
+    scoring : str, callable or None, default="loss"
+        The early-stopping score: "loss", a scikit-learn scorer (its name or
+        the scorer itself), or None for :meth:`score`. A scorer scores up to
+        10,000 training rows and every held-out row, brought to the client in
+        one pass; the client adds each tree to their predictions, so scoring
+        takes no pass per iteration (the loss takes one).
     validation_fraction : float, default=0.1
         Share of each chunk's rows held out (drawn with ``random_state``).
     n_iter_no_change : int, default=10

@@ -432,3 +432,85 @@ class GatherResiduals(Reduction):
                 for a, b in zip(starts, ends, strict=True)
             )
         )
+
+
+# ---- the rows an early-stopping scorer scores ----
+
+
+@dataclass(frozen=True)
+class ScoringRequest:
+    """Which rows a scorer scores: per chunk, how many training rows (``train_counts``,
+    drawn with ``seed``), and every held-out row of ``holdout``."""
+
+    holdout: Holdout
+    train_counts: tuple[int, ...]
+    seed: int
+
+
+@dataclass(frozen=True)
+class RowSet:
+    """Binned X, raw predictions, targets and weights (None: unweighted) of some rows."""
+
+    binned: np.ndarray
+    raw: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+
+    @classmethod
+    def concatenate(cls, sets: Sequence[RowSet]) -> RowSet:
+        weights = [s.sample_weight for s in sets]
+        return cls(
+            np.concatenate([s.binned for s in sets]),
+            np.concatenate([s.raw for s in sets]),
+            np.concatenate([s.y for s in sets]),
+            None if any(w is None for w in weights) else np.concatenate(weights),  # type: ignore[arg-type]
+        )
+
+    def take(self, rows: np.ndarray) -> RowSet:
+        return RowSet(
+            self.binned[rows],
+            self.raw[rows],
+            self.y[rows],
+            None if self.sample_weight is None else self.sample_weight[rows],
+        )
+
+    def with_trees(self, add: AddTrees) -> RowSet:
+        """The same rows, ``add``'s trees added to their raw predictions."""
+        return RowSet(self.binned, add(self.binned, self.raw), self.y, self.sample_weight)
+
+
+@dataclass(frozen=True)
+class ScoringRowsPartial:
+    """The training and the held-out rows to score, chunk by chunk in chunk order."""
+
+    train: tuple[RowSet, ...]
+    validation: tuple[RowSet, ...]
+
+    def merge(self, other: ScoringRowsPartial) -> ScoringRowsPartial:
+        return ScoringRowsPartial(self.train + other.train, self.validation + other.validation)
+
+
+class GatherScoringRows(Reduction):
+    """The rows an early-stopping scorer scores, brought to the client once per fit."""
+
+    name = "daskgd-hgb-scoring-rows"
+    columns = ("binned", "raw", "y", "sample_weight")
+    combine_on_client = True
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> ScoringRowsPartial:
+        request: ScoringRequest = broadcast
+        binned, raw, y, sample_weight = blocks
+        rows = RowSet(
+            np.asarray(binned),
+            np.asarray(raw, dtype=np.float64),
+            np.asarray(y).reshape(len(binned), -1)[:, 0],
+            None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64),
+        )
+        held_out = request.holdout.mask(chunk_index, len(binned))
+        train_rows = np.flatnonzero(~held_out)
+        taken = train_rows[
+            sample_of_chunk(
+                len(train_rows), chunk_index, request.train_counts[chunk_index], request.seed
+            )
+        ]
+        return ScoringRowsPartial((rows.take(taken),), (rows.take(np.flatnonzero(held_out)),))
