@@ -86,6 +86,11 @@ class LinearObjective:
     intercept_l2 : float, default=0.0
         Strength of an L2 penalty ``intercept_l2 / 2 * ||b||^2`` on the intercept,
         for models that penalise it (liblinear's synthetic-feature intercept).
+    penalty_per_weight : bool, default=False
+        Whether the penalty is added to the weighted *mean* loss, ``L / S + g(w)``
+        (scikit-learn's Lasso, ElasticNet and GLMs), rather than to the summed loss,
+        ``(L + g(w)) / S`` (Ridge, LogisticRegression's ``C``). The solvers see the
+        sum form either way, the penalty scaled by :meth:`penalty_scale`.
     """
 
     loss: PointwiseLoss
@@ -94,6 +99,11 @@ class LinearObjective:
     n_outputs: int
     fit_intercept: bool
     intercept_l2: float = 0.0
+    penalty_per_weight: bool = False
+
+    def penalty_scale(self, weight_sum: float) -> float:
+        """What the penalty is multiplied by in the sum form: ``S`` or 1."""
+        return float(weight_sum) if self.penalty_per_weight else 1.0
 
     @property
     def n_rows(self) -> int:
@@ -222,11 +232,12 @@ class LinearObjective:
 
     # ---- normalisation and penalty: from reduced totals to the objective ----
 
-    def _penalty_parts(self, coef: FloatArray) -> tuple[float, FloatArray]:
+    def _penalty_parts(self, coef: FloatArray, weight_sum: float) -> tuple[float, FloatArray]:
         weights, intercept = self.unpack(coef)
+        scale = self.penalty_scale(weight_sum)
         grad = np.zeros((self.n_rows, self.n_outputs))
-        grad[: self.n_features] = self.penalty.gradient(weights)
-        value = self.penalty.value(weights)
+        grad[: self.n_features] = scale * self.penalty.gradient(weights)
+        value = scale * self.penalty.value(weights)
         if self.fit_intercept and self.intercept_l2:
             grad[self.n_features] = self.intercept_l2 * intercept
             value += 0.5 * self.intercept_l2 * float(intercept @ intercept)
@@ -236,7 +247,7 @@ class LinearObjective:
         self, total: Partial, coef: FloatArray, weight_sum: float
     ) -> tuple[float, FloatArray]:
         """Objective value and gradient from reduced block totals."""
-        penalty_value, penalty_grad = self._penalty_parts(coef)
+        penalty_value, penalty_grad = self._penalty_parts(coef, weight_sum)
         value = (total["loss"] + penalty_value) / weight_sum
         return value, (total["grad"] + penalty_grad) / weight_sum
 
@@ -244,7 +255,9 @@ class LinearObjective:
         """Objective Hessian from reduced block totals."""
         weights, _ = self.unpack(coef)
         diagonal = np.zeros((self.n_rows, self.n_outputs))
-        diagonal[: self.n_features] = self.penalty.hessian_diagonal(weights)
+        diagonal[: self.n_features] = self.penalty_scale(
+            weight_sum
+        ) * self.penalty.hessian_diagonal(weights)
         if self.fit_intercept:
             diagonal[self.n_features] = self.intercept_l2
         hess = total["hess"].copy()

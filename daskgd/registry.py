@@ -46,6 +46,10 @@ class EstimatorEntry:
 ESTIMATORS: tuple[EstimatorEntry, ...] = (
     EstimatorEntry("LinearRegression", "daskgd.estimators.regression", "linear", "regressor"),
     EstimatorEntry("Ridge", "daskgd.estimators.regression", "ridge", "regressor"),
+    EstimatorEntry("Lasso", "daskgd.estimators.coordinate_descent", "lasso", "regressor"),
+    EstimatorEntry(
+        "ElasticNet", "daskgd.estimators.coordinate_descent", "elastic-net", "regressor"
+    ),
     EstimatorEntry(
         "LogisticRegression", "daskgd.estimators.classification", "logistic", "classifier"
     ),

@@ -278,6 +278,13 @@ def test_one_pass_and_one_compute_per_call():
     numpy_oracle = NumpyOracle(objective, X, y, sample_weight)
     oracle = dask_oracle(objective, X, y, sample_weight, 20, split_every=3)
     assert oracle.n_passes == numpy_oracle.n_passes == 0
+    # The weights are summed when first needed: one compute of its own, counted with
+    # the passes made before the oracle's.
+    counter = _ComputeCounter()
+    with counter:
+        assert oracle.weight_sum == pytest.approx(numpy_oracle.weight_sum)
+    assert counter.n_computes == 1
+    assert oracle.prior_passes == numpy_oracle.prior_passes == 1
     calls = [
         lambda o: o.value_and_grad(coef),
         lambda o: o.value_grad_hessian(coef),

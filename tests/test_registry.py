@@ -53,11 +53,11 @@ def test_all_lists_exactly_the_registry():
 
 
 def test_a_name_outside_the_registry_is_no_attribute():
-    with pytest.raises(AttributeError, match="no attribute 'Lasso'"):
-        daskgd.Lasso  # noqa: B018
-    assert not hasattr(daskgd, "Lasso")
+    with pytest.raises(AttributeError, match="no attribute 'LassoLars'"):
+        daskgd.LassoLars  # noqa: B018
+    assert not hasattr(daskgd, "LassoLars")
     with pytest.raises(KeyError, match="not a daskgd estimator"):
-        registry.estimator_class("Lasso")
+        registry.estimator_class("LassoLars")
 
 
 def test_cli_models_come_from_the_registry_under_the_same_names():
@@ -65,6 +65,8 @@ def test_cli_models_come_from_the_registry_under_the_same_names():
     assert cli.MODELS == {
         "linear": "LinearRegression",
         "ridge": "Ridge",
+        "lasso": "Lasso",
+        "elastic-net": "ElasticNet",
         "logistic": "LogisticRegression",
         "svm": "LinearSVC",
         "sgd-classifier": "SGDClassifier",

@@ -12,8 +12,10 @@ from sklearn.utils._test_common.instance_generator import _get_expected_failed_c
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from daskgd import (
+    ElasticNet,
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
+    Lasso,
     LinearRegression,
     LinearSVC,
     LogisticRegression,
@@ -25,6 +27,8 @@ from daskgd import (
 ESTIMATORS = [
     LinearRegression(),
     Ridge(),
+    Lasso(),
+    ElasticNet(),
     LogisticRegression(),
     SGDClassifier(random_state=0),
     SGDRegressor(random_state=0),
@@ -37,6 +41,8 @@ ESTIMATORS = [
 COUNTERPARTS = {
     LinearRegression: linear_model.LinearRegression,
     Ridge: linear_model.Ridge,
+    Lasso: linear_model.Lasso,
+    ElasticNet: linear_model.ElasticNet,
     LogisticRegression: linear_model.LogisticRegression,
     SGDClassifier: linear_model.SGDClassifier,
     SGDRegressor: linear_model.SGDRegressor,

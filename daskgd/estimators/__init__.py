@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     # For type checkers only, which cannot follow the loop below: the same names
     # as the registry (tests/test_registry.py checks that they agree).
     from daskgd.estimators.classification import LogisticRegression as LogisticRegression
+    from daskgd.estimators.coordinate_descent import ElasticNet as ElasticNet
+    from daskgd.estimators.coordinate_descent import Lasso as Lasso
     from daskgd.estimators.hgb import (
         HistGradientBoostingClassifier as HistGradientBoostingClassifier,
     )

@@ -24,6 +24,8 @@ from daskgd.penalties import Penalty
 from daskgd.solvers import SOLVERS, SolverResult, choose_solver
 
 SOLVER_NAMES = ["auto", *SOLVERS]
+#: Solvers that read the data once, in a Gram pass.
+ONE_PASS_SOLVERS = ("normal", "cd")
 
 COMMON_CONSTRAINTS: dict[str, list[Any]] = {
     "fit_intercept": ["boolean"],
@@ -42,6 +44,8 @@ class LinearModelBase(BaseEstimator):
     """Fits a linear model ``X @ W + b`` by handing an objective and an oracle to a solver."""
 
     _parameter_constraints: dict[str, list[Any]] = dict(COMMON_CONSTRAINTS)
+    #: Whether the penalty is on the mean loss (see ``LinearObjective``).
+    _mean_penalty = False
 
     # ---- inputs ----
 
@@ -135,7 +139,7 @@ class LinearModelBase(BaseEstimator):
         if frame is not None:
             return DaskOracle(objective, frame=frame)
         cache = self.cache
-        if cache == "auto" and self._solver_name(objective) == "normal":
+        if cache == "auto" and self._solver_name(objective) in ONE_PASS_SOLVERS:
             cache = False  # one pass: keeping the data would only cost memory
         return DaskOracle(
             objective,
@@ -146,6 +150,10 @@ class LinearModelBase(BaseEstimator):
             split_every=self.split_every,
             retries=self.retries,
         )
+
+    def _solver_options(self) -> dict[str, Any]:
+        """Keyword arguments of the solver beyond the common ones."""
+        return {}
 
     def _solver_name(self, objective: LinearObjective) -> str:
         return choose_solver(objective) if self.solver == "auto" else str(self.solver)
@@ -191,6 +199,7 @@ class LinearModelBase(BaseEstimator):
             n_outputs=n_outputs,
             fit_intercept=bool(self.fit_intercept),
             intercept_l2=intercept_l2,
+            penalty_per_weight=self._mean_penalty,
         )
         solver = self._solver_name(objective)
         coef0 = self._initial_coef(objective)
@@ -199,7 +208,8 @@ class LinearModelBase(BaseEstimator):
         if frame is None:
             oracle.prior_passes += label_passes
         oracle.prior_passes += getattr(self, "_input_passes", 0)
-        if oracle.weight_sum <= 0:
+        # (The one-pass solvers check the weights' sum their Gram pass gives.)
+        if solver not in ONE_PASS_SOLVERS and oracle.weight_sum <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")
         monitor = make_callback(type(self).__name__, solver, self.verbose, self._max_iter())
         user_callback = self.callback
@@ -218,6 +228,7 @@ class LinearModelBase(BaseEstimator):
                 callback=callback,
                 checkpoint=checkpoint,
                 resume=resume,
+                **self._solver_options(),
             )
         finally:
             monitor.close()
@@ -234,6 +245,7 @@ class LinearModelBase(BaseEstimator):
         self.loss_curve_ = np.array([entry["objective"] for entry in result.history])
         self.history_ = result.history
         self._n_iter = result.n_iter
+        self._solver_info = result.info
         return objective.unpack(result.coef)
 
     def _open_checkpoint(

@@ -67,7 +67,8 @@ class Oracle(ABC):
             return coef
         n_features = self.objective.n_features
         matrix = np.array(coef, dtype=np.float64).reshape(self.objective.n_rows, -1)
+        scale = self.objective.penalty_scale(self.weight_sum)
         matrix[:n_features] = self.objective.penalty.prox(
-            matrix[:n_features], step_size / self.weight_sum
+            matrix[:n_features], step_size * scale / self.weight_sum
         )
         return matrix.ravel()

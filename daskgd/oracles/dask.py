@@ -89,15 +89,18 @@ class DaskOracle(Oracle):
         self.frame = frame
         self.split_every = frame.split_every
         self.persisted = frame.persisted
-        self._weight_sum = (
-            float(frame.reduce(WeightSum()).total)
-            if frame.has("sample_weight")
-            else float(sum(frame.chunk_rows))
+        # Weighted: summed when first needed, unless a Gram pass (which sums them
+        # too) comes first; one pass fewer for the one-pass solvers.
+        self._weight_sum: float | None = (
+            None if frame.has("sample_weight") else float(sum(frame.chunk_rows))
         )
         self.prior_passes = frame.n_passes
 
     @property
     def weight_sum(self) -> float:
+        if self._weight_sum is None:
+            self._weight_sum = float(self.frame.reduce(WeightSum()).total)
+            self.prior_passes += 1
         return self._weight_sum
 
     @property
@@ -110,7 +113,10 @@ class DaskOracle(Oracle):
         return self.frame.graph(ObjectiveReduction(self.objective, kind), coef)
 
     def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
-        return as_dict(self.frame.reduce(ObjectiveReduction(self.objective, kind), coef))
+        total = as_dict(self.frame.reduce(ObjectiveReduction(self.objective, kind), coef))
+        if kind == "gram" and self._weight_sum is None:
+            self._weight_sum = float(total["n"])
+        return total
 
 
 @dataclass(frozen=True)

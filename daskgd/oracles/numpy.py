@@ -40,15 +40,20 @@ class NumpyOracle(Oracle):
         self._weight_sum = (
             float(X.shape[0]) if sample_weight is None else float(np.sum(sample_weight))
         )
-        # Summing the weights reads them once, as the dask oracle's weight pass does.
-        self.prior_passes = 0 if sample_weight is None else 1
+        # Summing the weights reads them once, as the dask oracle's weight pass does
+        # (counted when first needed, unless a Gram pass, which sums them too, came first).
+        self._weights_summed = sample_weight is None
 
     @property
     def weight_sum(self) -> float:
+        if not self._weights_summed:
+            self._weights_summed = True
+            self.prior_passes += 1
         return self._weight_sum
 
     def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
         if kind == "gram":
+            self._weights_summed = True
             return self.objective.block_gram(self.X, self.y, self.sample_weight)
         assert coef is not None
         if kind == "loss_grad":

@@ -42,6 +42,8 @@ class SolverResult:
         ``step_size``, ``n_passes``, ``seconds``.
     message : str
         Why the solver stopped.
+    info : dict
+        What else a solver reports (per-target sweeps and duality gaps for ``cd``).
     """
 
     coef: FloatArray
@@ -49,6 +51,7 @@ class SolverResult:
     converged: bool
     history: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 class IterationRecorder:

@@ -60,7 +60,10 @@ def solve_normal(
     recorder = IterationRecorder(oracle, callback)
     gram = oracle.gram()
     weight_sum = oracle.weight_sum
-    strength = objective.penalty.strength if isinstance(objective.penalty, L2) else 0.0
+    if weight_sum <= 0:
+        raise ValueError("Sample weights must contain at least one positive value; all are 0.")
+    scale = objective.penalty_scale(weight_sum)
+    strength = scale * objective.penalty.strength if isinstance(objective.penalty, L2) else 0.0
     lhs = gram["xx"].copy()
     lhs[np.diag_indices_from(lhs)] += strength
     rhs = gram["xy"]
@@ -77,7 +80,9 @@ def solve_normal(
         coef = np.vstack([weights, intercept])
     # Objective at the solution from the same statistics: no second pass.
     residual_ss = gram["yy"] - 2 * weights.T @ gram["xy"] + weights.T @ gram["xx"] @ weights
-    value = (0.5 * float(np.trace(residual_ss)) + objective.penalty.value(weights)) / weight_sum
+    value = (
+        0.5 * float(np.trace(residual_ss)) + scale * objective.penalty.value(weights)
+    ) / weight_sum
     grad = (lhs @ weights - rhs) / weight_sum
     recorder.record(1, value, grad.ravel(), None)
     return SolverResult(coef.ravel(), 1, True, recorder.history, "solved normal equations")

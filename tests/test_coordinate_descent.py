@@ -1,0 +1,135 @@
+"""Lasso and ElasticNet against scikit-learn's, on NumPy and on dask (one pass)."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client
+from sklearn import linear_model
+
+from daskgd import ElasticNet, Lasso
+from daskgd.solvers._cd_kernel import enet_gram_cd
+
+TIGHT = {"tol": 1e-12, "max_iter": 100_000}
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    n, d = 500, 12
+    X = rng.standard_normal((n, d)) @ np.diag(rng.uniform(0.5, 3.0, d)) + 2.0
+    coef = np.where(rng.random(d) < 0.5, 0.0, rng.standard_normal(d) * 3)
+    y = X @ coef + 1.5 + rng.standard_normal(n)
+    weight = rng.uniform(0.0, 3.0, n)
+    return X, y, weight
+
+
+def _assert_same_model(ours, theirs):
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-6, atol=1e-9)
+    # Exact zeros where scikit-learn has them, and nowhere else.
+    np.testing.assert_array_equal(ours.coef_ == 0, theirs.coef_ == 0)
+
+
+CASES = [
+    ("lasso", {"alpha": 0.3}),
+    ("lasso", {"alpha": 0.05, "fit_intercept": False}),
+    ("lasso", {"alpha": 0.3, "positive": True}),
+    ("enet", {"alpha": 0.5, "l1_ratio": 0.3}),
+    ("enet", {"alpha": 0.1, "l1_ratio": 0.9, "positive": True}),
+    ("enet", {"alpha": 1.0, "l1_ratio": 0.0}),
+]
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize(("kind", "params"), CASES)
+def test_numpy_fits_equal_scikit_learn(data, kind, params, weighted):
+    X, y, weight = data
+    ours_cls, theirs_cls = (
+        (Lasso, linear_model.Lasso) if kind == "lasso" else (ElasticNet, linear_model.ElasticNet)
+    )
+    sample_weight = weight if weighted else None
+    ours = ours_cls(**params, **TIGHT).fit(X, y, sample_weight=sample_weight)
+    theirs = theirs_cls(**params, **TIGHT).fit(X, y, sample_weight=sample_weight)
+    _assert_same_model(ours, theirs)
+    assert (ours.coef_ == 0).any() == (theirs.coef_ == 0).any()
+    assert 0 <= ours.dual_gap_ < 1e-9
+    assert ours.n_iter_ >= 1 and ours.n_passes_ == 1
+
+
+def test_an_alpha_large_enough_zeros_every_coefficient(data):
+    X, y, _ = data
+    centred = X - X.mean(axis=0)
+    alpha_max = np.abs(centred.T @ (y - y.mean())).max() / len(y)
+    model = Lasso(alpha=alpha_max * 1.0001).fit(X, y)
+    assert not model.coef_.any()
+    assert model.intercept_ == pytest.approx(y.mean())
+    # Just below it a coefficient leaves 0 (at scikit-learn's default tol, the gap
+    # at 0 is already small enough there: both stop at once).
+    assert Lasso(alpha=alpha_max * 0.99, **TIGHT).fit(X, y).coef_.any()
+    assert not Lasso(alpha=alpha_max * 0.99).fit(X, y).coef_.any()
+    assert not linear_model.Lasso(alpha=alpha_max * 0.99).fit(X, y).coef_.any()
+
+
+def test_several_targets_are_fitted_one_by_one(data):
+    X, y, _ = data
+    Y = np.column_stack([y, -2 * y + X[:, 0]])
+    ours = ElasticNet(alpha=0.2, l1_ratio=0.7, **TIGHT).fit(X, Y)
+    theirs = linear_model.ElasticNet(alpha=0.2, l1_ratio=0.7, **TIGHT).fit(X, Y)
+    assert ours.coef_.shape == (2, X.shape[1]) and ours.intercept_.shape == (2,)
+    _assert_same_model(ours, theirs)
+    assert len(ours.n_iter_) == 2 and ours.dual_gap_.shape == (2,)
+    assert ours.sparse_coef_.shape == (2, X.shape[1])
+    np.testing.assert_array_equal(ours.sparse_coef_.toarray(), ours.coef_)
+
+
+def test_random_selection_and_warm_starts_reach_the_same_solution(data):
+    X, y, _ = data
+    cyclic = Lasso(alpha=0.1, **TIGHT).fit(X, y)
+    random = Lasso(alpha=0.1, selection="random", random_state=3, **TIGHT).fit(X, y)
+    np.testing.assert_allclose(random.coef_, cyclic.coef_, rtol=1e-7, atol=1e-10)
+    warm = Lasso(alpha=0.1, warm_start=True, **TIGHT).fit(X, y)
+    first_sweeps = warm.n_iter_
+    warm.set_params(alpha=0.11).fit(X, y)
+    cold = Lasso(alpha=0.11, **TIGHT).fit(X, y)
+    np.testing.assert_allclose(warm.coef_, cold.coef_, rtol=1e-7, atol=1e-10)
+    assert warm.n_iter_ < cold.n_iter_ and first_sweeps >= 1
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_dask_fits_equal_numpy_from_one_pass(client: Client, data, weighted):
+    X, y, weight = data
+    sample_weight = weight if weighted else None
+    numpy_fit = ElasticNet(alpha=0.2, l1_ratio=0.6, **TIGHT).fit(X, y, sample_weight)
+    chunked = [da.from_array(a, chunks=120) for a in (X, y, weight)]
+    dask_fit = ElasticNet(alpha=0.2, l1_ratio=0.6, **TIGHT).fit(
+        chunked[0], chunked[1], chunked[2] if weighted else None
+    )
+    np.testing.assert_allclose(dask_fit.coef_, numpy_fit.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dask_fit.intercept_, numpy_fit.intercept_, rtol=1e-9)
+    np.testing.assert_array_equal(dask_fit.coef_ == 0, numpy_fit.coef_ == 0)
+    assert dask_fit.n_passes_ == 1
+    predictions = dask_fit.predict(chunked[0])
+    assert isinstance(predictions, da.Array)
+    np.testing.assert_allclose(predictions.compute(), numpy_fit.predict(X), rtol=1e-9)
+
+
+def test_the_kernel_stops_on_the_duality_gap():
+    """On a problem with a known answer (orthonormal design), the soft-thresholded
+    least squares, and a gap that is zero there."""
+    Q = np.eye(3) * 10.0
+    q = np.array([25.0, -4.0, 1.0])
+    w = np.zeros(3)
+    gap, tol, sweeps = enet_gram_cd(w, 5.0, 0.0, Q, q, 100.0, 100, 1e-10, False, -1)
+    np.testing.assert_allclose(w, [2.0, 0.0, 0.0])
+    assert gap < tol and sweeps <= 2
+    w = np.zeros(3)
+    enet_gram_cd(w, 0.0, 0.0, Q, -q, 100.0, 100, 1e-10, True, -1)
+    np.testing.assert_allclose(w, [0.0, 0.4, 0.0])  # the positive part of -q / 10
+
+
+def test_more_features_than_the_gram_allows_are_refused():
+    X = np.zeros((3, 4097))
+    with pytest.raises(NotImplementedError, match="4096 features"):
+        Lasso().fit(X, np.arange(3.0))
