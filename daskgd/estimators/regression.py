@@ -13,11 +13,30 @@ from daskgd import validation
 from daskgd.estimators._base import LinearModelBase
 from daskgd.losses import HalfSquaredError
 from daskgd.penalties import L2, NoPenalty, Penalty
+from daskgd.solvers import MAX_DENSE_COEF
 
 
 class _LeastSquaresBase(MultiOutputMixin, RegressorMixin, LinearModelBase):
     def _penalty(self) -> Penalty:
         raise NotImplementedError
+
+    def _solver_name(self, objective: Any) -> str:
+        if not getattr(self, "positive", False):
+            return super()._solver_name(objective)
+        if self.solver not in ("auto", "normal"):
+            raise ValueError(
+                f"positive=True is solved by solver='normal' (non-negative least squares "
+                f"on the Gram matrix), not solver={self.solver!r}."
+            )
+        if objective.n_features > MAX_DENSE_COEF:
+            raise NotImplementedError(
+                f"positive=True solves from the Gram matrix of at most {MAX_DENSE_COEF} "
+                f"features; X has {objective.n_features}."
+            )
+        return "normal"
+
+    def _solver_options(self) -> dict[str, Any]:
+        return {"positive": True} if getattr(self, "positive", False) else {}
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _LeastSquaresBase:
         """Fit the model.
@@ -95,6 +114,9 @@ class LinearRegression(_LeastSquaresBase):
     solver : {"auto", "normal", "lbfgs", "newton", "gd"}, default="auto"
         ``"normal"`` solves the normal equations from one pass; ``"auto"`` picks it
         unless there are more than 4096 features.
+    positive : bool, default=False
+        Constrain the coefficients to be non-negative: non-negative least squares
+        on the Gram matrix from the same one pass (``solver="normal"``).
     tol : float, default=1e-6
         Tolerance of the iterative solvers on the largest gradient entry.
     max_iter : int, default=None
@@ -145,6 +167,7 @@ class LinearRegression(_LeastSquaresBase):
         **LinearModelBase._parameter_constraints,
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "positive": ["boolean"],
     }
 
     def __init__(
@@ -152,6 +175,7 @@ class LinearRegression(_LeastSquaresBase):
         *,
         fit_intercept: bool = True,
         solver: str = "auto",
+        positive: bool = False,
         tol: float = 1e-6,
         max_iter: int | None = None,
         cache: bool | str = "auto",
@@ -164,6 +188,7 @@ class LinearRegression(_LeastSquaresBase):
     ) -> None:
         self.fit_intercept = fit_intercept
         self.solver = solver
+        self.positive = positive
         self.tol = tol
         self.max_iter = max_iter
         self.cache = cache
@@ -193,6 +218,9 @@ class Ridge(_LeastSquaresBase):
     solver : {"auto", "normal", "lbfgs", "newton", "gd"}, default="auto"
         ``"normal"`` solves the normal equations from one pass; ``"auto"`` picks it
         unless there are more than 4096 features.
+    positive : bool, default=False
+        Constrain the coefficients to be non-negative: non-negative least squares
+        on the Gram matrix from the same one pass (``solver="normal"``).
     tol : float, default=1e-4
         Tolerance of the iterative solvers on the largest gradient entry.
     max_iter : int, default=None
@@ -244,6 +272,7 @@ class Ridge(_LeastSquaresBase):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "positive": ["boolean"],
     }
 
     def __init__(
@@ -252,6 +281,7 @@ class Ridge(_LeastSquaresBase):
         *,
         fit_intercept: bool = True,
         solver: str = "auto",
+        positive: bool = False,
         tol: float = 1e-4,
         max_iter: int | None = None,
         cache: bool | str = "auto",
@@ -265,6 +295,7 @@ class Ridge(_LeastSquaresBase):
         self.alpha = alpha
         self.fit_intercept = fit_intercept
         self.solver = solver
+        self.positive = positive
         self.tol = tol
         self.max_iter = max_iter
         self.cache = cache
