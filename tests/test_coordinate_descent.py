@@ -133,3 +133,33 @@ def test_more_features_than_the_gram_allows_are_refused():
     X = np.zeros((3, 4097))
     with pytest.raises(NotImplementedError, match="4096 features"):
         Lasso().fit(X, np.arange(3.0))
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (Lasso(alpha=0.1, **TIGHT), linear_model.Lasso(alpha=0.1, **TIGHT)),
+        (
+            ElasticNet(alpha=0.002, l1_ratio=0.3, **TIGHT),
+            linear_model.ElasticNet(alpha=0.002, l1_ratio=0.3, **TIGHT),
+        ),
+    ],
+    ids=["lasso", "elastic-net"],
+)
+def test_diabetes_from_zarr_in_uneven_chunks(client: Client, tmp_path, ours, theirs):
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    da.from_array(X, chunks=(100, 10)).to_zarr(str(tmp_path / "X.zarr"))
+    uneven = ((120, 37, 200, 85),)
+    X_dask = da.from_zarr(str(tmp_path / "X.zarr")).rechunk((uneven[0], 10))
+    y_dask = da.from_array(y, chunks=uneven)
+    ours.fit(X_dask, y_dask)
+    theirs.fit(X, y)
+    _assert_same_model(ours, theirs)
+    assert ours.n_passes_ == 1
+
+
+def test_an_l1_ratio_out_of_range_is_named():
+    with pytest.raises(ValueError, match="'l1_ratio' parameter of ElasticNet must be"):
+        ElasticNet(l1_ratio=1.5).fit(np.ones((4, 2)), np.arange(4.0))
