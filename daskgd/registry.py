@@ -50,6 +50,9 @@ ESTIMATORS: tuple[EstimatorEntry, ...] = (
     EstimatorEntry(
         "ElasticNet", "daskgd.estimators.coordinate_descent", "elastic-net", "regressor"
     ),
+    EstimatorEntry("PoissonRegressor", "daskgd.estimators.glm", "poisson", "regressor"),
+    EstimatorEntry("GammaRegressor", "daskgd.estimators.glm", "gamma", "regressor"),
+    EstimatorEntry("TweedieRegressor", "daskgd.estimators.glm", "tweedie", "regressor"),
     EstimatorEntry(
         "LogisticRegression", "daskgd.estimators.classification", "logistic", "classifier"
     ),

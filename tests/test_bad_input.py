@@ -23,6 +23,7 @@ from daskgd import (
     LinearRegression,
     LinearSVC,
     LogisticRegression,
+    PoissonRegressor,
     Ridge,
     SGDClassifier,
     SGDRegressor,
@@ -80,6 +81,7 @@ X_SMALL = RNG.normal(size=(60, 3))
 Y_SMALL = {
     "regression": X_SMALL @ np.array([1.0, -2.0, 0.5]) + 0.1 * RNG.normal(size=60),
     "classification": (X_SMALL[:, 0] + 0.3 * RNG.normal(size=60) > 0).astype(int),
+    "counts": RNG.poisson(np.exp(X_SMALL @ np.array([0.3, -0.2, 0.1]))).astype(float),
 }
 ROW_CHUNK = 20
 MAKERS: dict[str, Callable[[], Any]] = {
@@ -89,11 +91,14 @@ MAKERS: dict[str, Callable[[], Any]] = {
     "LinearSVC": LinearSVC,
     "SGDClassifier": lambda: SGDClassifier(max_iter=2, tol=None, random_state=0),
     "SGDRegressor": lambda: SGDRegressor(max_iter=2, tol=None, random_state=0),
+    "PoissonRegressor": PoissonRegressor,
 }
 CLASSIFIERS = {"LogisticRegression", "LinearSVC", "SGDClassifier"}
 
 
 def target(name: str) -> np.ndarray:
+    if name == "PoissonRegressor":
+        return Y_SMALL["counts"]
     return Y_SMALL["classification" if name in CLASSIFIERS else "regression"]
 
 

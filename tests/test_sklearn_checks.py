@@ -13,15 +13,18 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from daskgd import (
     ElasticNet,
+    GammaRegressor,
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
     Lasso,
     LinearRegression,
     LinearSVC,
     LogisticRegression,
+    PoissonRegressor,
     Ridge,
     SGDClassifier,
     SGDRegressor,
+    TweedieRegressor,
 )
 
 ESTIMATORS = [
@@ -29,6 +32,10 @@ ESTIMATORS = [
     Ridge(),
     Lasso(),
     ElasticNet(),
+    PoissonRegressor(),
+    GammaRegressor(),
+    TweedieRegressor(),
+    TweedieRegressor(power=1.5),
     LogisticRegression(),
     SGDClassifier(random_state=0),
     SGDRegressor(random_state=0),
@@ -43,6 +50,9 @@ COUNTERPARTS = {
     Ridge: linear_model.Ridge,
     Lasso: linear_model.Lasso,
     ElasticNet: linear_model.ElasticNet,
+    PoissonRegressor: linear_model.PoissonRegressor,
+    GammaRegressor: linear_model.GammaRegressor,
+    TweedieRegressor: linear_model.TweedieRegressor,
     LogisticRegression: linear_model.LogisticRegression,
     SGDClassifier: linear_model.SGDClassifier,
     SGDRegressor: linear_model.SGDRegressor,

@@ -200,6 +200,35 @@ class MomentsPartial:
 
 
 @dataclass(frozen=True)
+class TargetRangePartial:
+    """Weighted sum and smallest value of a target column, and where that value is.
+
+    Attributes
+    ----------
+    n : float
+        Sum of the rows' weights.
+    weighted_sum : float
+        Sum of the weighted targets.
+    minimum : float
+        Smallest target (``inf`` over no rows).
+    where : tuple of int
+        ``(chunk, row of the chunk)`` of the first row holding ``minimum``.
+    """
+
+    n: float
+    weighted_sum: float
+    minimum: float
+    where: tuple[int, int]
+
+    def merge(self, other: TargetRangePartial) -> TargetRangePartial:
+        """The partial of both sets of rows (the earlier row wins a tie)."""
+        low = self if self.minimum <= other.minimum else other
+        return TargetRangePartial(
+            self.n + other.n, self.weighted_sum + other.weighted_sum, low.minimum, low.where
+        )
+
+
+@dataclass(frozen=True)
 class TotalsPartial:
     """Named float totals added key by key (sufficient statistics of a score, say).
 
@@ -362,6 +391,32 @@ class WeightSum(Reduction):
     def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> SumPartial:
         weights = np.asarray(blocks[0], dtype=np.float64)
         return SumPartial(len(weights), float(weights.sum()))
+
+
+@dataclass(frozen=True)
+class TargetRange(Reduction):
+    """Weighted mean and minimum of a one-column target (a GLM's start and domain check)."""
+
+    column: str = "y"
+    weight_column: str | None = "sample_weight"
+    name: ClassVar[str] = "daskgd-target-range"
+
+    @property
+    def columns(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.column,) if self.weight_column is None else (self.column, self.weight_column)
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> TargetRangePartial:
+        y = np.asarray(blocks[0], dtype=np.float64).ravel()
+        weights = None if len(blocks) < 2 or blocks[1] is None else np.asarray(blocks[1])
+        if len(y) == 0:
+            return TargetRangePartial(0.0, 0.0, np.inf, (chunk_index, -1))
+        row = int(np.argmin(y))
+        if weights is None:
+            n, weighted_sum = float(len(y)), float(y.sum())
+        else:
+            weights = weights.astype(np.float64).ravel()
+            n, weighted_sum = float(weights.sum()), float(weights @ y)
+        return TargetRangePartial(n, weighted_sum, float(y[row]), (chunk_index, row))
 
 
 @dataclass(frozen=True)

@@ -184,13 +184,15 @@ class LinearModelBase(BaseEstimator):
         intercept_l2: float = 0.0,
         frame: Any = None,
         label_passes: int = 0,
+        weight_sum: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Run the solver; store the fit diagnostics; return ``(W, b)``.
 
         With dask input, ``frame`` may hold the data already (with derived columns
         ``y`` and ``sample_weight``); ``X``, ``y`` and ``sample_weight`` then only
         identify the inputs for the checkpoint. ``label_passes`` counts the passes
-        an in-memory fit made over the labels before (a frame counts its own).
+        an in-memory fit made over the labels before (a frame counts its own);
+        ``weight_sum``, the sum of the sample weights when that pass found it.
         """
         objective = LinearObjective(
             loss=loss,
@@ -208,6 +210,8 @@ class LinearModelBase(BaseEstimator):
         if frame is None:
             oracle.prior_passes += label_passes
         oracle.prior_passes += getattr(self, "_input_passes", 0)
+        if weight_sum is not None:
+            oracle.supply_weight_sum(weight_sum)
         # (The one-pass solvers check the weights' sum their Gram pass gives.)
         if solver not in ONE_PASS_SOLVERS and oracle.weight_sum <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")
@@ -270,17 +274,23 @@ class LinearModelBase(BaseEstimator):
 
     # ---- predictions ----
 
-    def _raw_prediction(self, X: Any) -> Any:
-        """``X @ coef_.T + intercept_`` of shape (n_samples, n_outputs); lazy for dask."""
+    def _raw_prediction(self, X: Any, transform: Any = None) -> Any:
+        """``X @ coef_.T + intercept_`` of shape (n_samples, n_outputs); lazy for dask.
+
+        ``transform``, a function of one block's raw predictions returning one value
+        per row (an inverse link, say), runs in the same chunk task; the result is
+        then of shape (n_samples,).
+        """
         X, is_dask = self._validate_X_predict(X)
         weights = np.atleast_2d(self.coef_).T
         intercept = np.atleast_1d(self.intercept_)
 
         def raw(block: np.ndarray) -> np.ndarray:
-            return block @ weights + intercept
+            values = block @ weights + intercept
+            return values if transform is None else transform(values)
 
         if is_dask:
             from daskgd.engine.execution import map_row_blocks
 
-            return map_row_blocks(raw, X, weights.shape[1])
+            return map_row_blocks(raw, X, None if transform is not None else weights.shape[1])
         return raw(X)

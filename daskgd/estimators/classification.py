@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from daskgd import validation
@@ -167,10 +168,15 @@ class LogisticRegression(LinearClassifierBase):
 
     Parameters
     ----------
+    penalty : {"l1", "l2", "elasticnet"} or None
+        Deprecated, as in scikit-learn 1.8: leave it unset and use ``l1_ratio=0``
+        for ``"l2"``, ``l1_ratio=1`` for ``"l1"``, and ``C=np.inf`` for None. Setting
+        it warns (FutureWarning).
     C : float, default=1.0
         Inverse of the L2 penalty strength; ``np.inf`` for no penalty.
     l1_ratio : float, default=0.0
         Reserved for the elastic-net penalty; only 0.0 (pure L2) is supported.
+        None (deprecated in scikit-learn 1.8) means 0.0, with a FutureWarning.
     fit_intercept : bool, default=True
         Whether to fit an intercept.
     class_weight : dict or "balanced", default=None
@@ -230,8 +236,13 @@ class LogisticRegression(LinearClassifierBase):
 
     _parameter_constraints = {
         **LinearModelBase._parameter_constraints,
-        "C": [Interval(Real, 0, None, closed="neither")],
-        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "penalty": [
+            StrOptions({"l1", "l2", "elasticnet"}),
+            None,
+            Hidden(StrOptions({"deprecated"})),
+        ],
+        "C": [Interval(Real, 0, None, closed="right")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -240,9 +251,10 @@ class LogisticRegression(LinearClassifierBase):
 
     def __init__(
         self,
-        C: float = 1.0,
+        penalty: str | None = "deprecated",
         *,
-        l1_ratio: float = 0.0,
+        C: float = 1.0,
+        l1_ratio: float | None = 0.0,
         fit_intercept: bool = True,
         class_weight: dict[Any, float] | str | None = None,
         solver: str = "auto",
@@ -257,6 +269,7 @@ class LogisticRegression(LinearClassifierBase):
         checkpoint_every: int = 1,
         callback: Any = None,
     ) -> None:
+        self.penalty = penalty
         self.C = C
         self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
@@ -274,12 +287,46 @@ class LogisticRegression(LinearClassifierBase):
         self.callback = callback
 
     def _penalty(self) -> Penalty:
-        if self.l1_ratio != 0:
-            raise ValueError(
-                f"l1_ratio={self.l1_ratio} is not supported yet; daskgd's LogisticRegression "
-                "fits the L2 penalty only (l1_ratio=0.0)."
+        """The penalty of ``C`` and ``l1_ratio``, after scikit-learn 1.8's deprecations."""
+        l1_ratio, C = self.l1_ratio, self.C
+        if self.penalty != "deprecated":
+            warnings.warn(
+                "'penalty' was deprecated in version 1.8 and will be removed in 1.10. To "
+                "avoid this warning, leave 'penalty' set to its default value and use "
+                "'l1_ratio' or 'C' instead. Use l1_ratio=0 instead of penalty='l2', "
+                "l1_ratio=1 instead of penalty='l1', l1_ratio set to a float between 0 "
+                "and 1 instead of penalty='elasticnet', and C=np.inf instead of "
+                "penalty=None.",
+                FutureWarning,
+                stacklevel=3,
             )
-        return NoPenalty() if np.isinf(self.C) else L2(1.0 / self.C)
+            if self.penalty is None:
+                if C != 1.0:
+                    warnings.warn(
+                        "Setting penalty=None will ignore the C and l1_ratio parameters",
+                        stacklevel=3,
+                    )
+                return NoPenalty()
+            if self.penalty == "elasticnet" and l1_ratio is None:
+                raise ValueError("l1_ratio must be specified when penalty is elasticnet.")
+            if self.penalty != "elasticnet":
+                l1_ratio = {"l1": 1.0, "l2": 0.0}[str(self.penalty)]
+        elif l1_ratio is None:
+            warnings.warn(
+                "'l1_ratio=None' was deprecated in version 1.8 and will trigger an error in "
+                "1.10. Use 0<=l1_ratio<=1 instead.",
+                FutureWarning,
+                stacklevel=3,
+            )
+            l1_ratio = 0.0
+        if np.isinf(C):
+            return NoPenalty()
+        if l1_ratio != 0:
+            raise ValueError(
+                f"l1_ratio={l1_ratio} is not supported yet; daskgd's LogisticRegression "
+                "fits the L2 penalty only (l1_ratio=0.0), or none (C=np.inf)."
+            )
+        return L2(1.0 / C)
 
     def _max_iter(self) -> int:
         return int(self.max_iter)

@@ -38,6 +38,9 @@ class Oracle(ABC):
     def weight_sum(self) -> float:
         """``S``, the sum of the sample weights (the number of rows when unweighted)."""
 
+    def supply_weight_sum(self, total: float) -> None:  # noqa: B027 (optional hook)
+        """Take ``S`` from an earlier pass that found it, so that none is spent on it."""
+
     @abstractmethod
     def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
         """One pass over the data: block partials of ``kind`` reduced to one dict."""

@@ -103,6 +103,10 @@ class DaskOracle(Oracle):
             self.prior_passes += 1
         return self._weight_sum
 
+    def supply_weight_sum(self, total: float) -> None:
+        """Take the weights' sum from a pass that found it already (no pass of its own)."""
+        self._weight_sum = float(total)
+
     @property
     def n_chunks(self) -> int:
         """Number of row chunks."""

@@ -44,6 +44,10 @@ class NumpyOracle(Oracle):
         # (counted when first needed, unless a Gram pass, which sums them too, came first).
         self._weights_summed = sample_weight is None
 
+    def supply_weight_sum(self, total: float) -> None:
+        """Count the weights as summed by a pass that read them already."""
+        self._weights_summed = True
+
     @property
     def weight_sum(self) -> float:
         if not self._weights_summed:
