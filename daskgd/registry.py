@@ -17,7 +17,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["regressor", "classifier"]
+Kind = Literal["regressor", "classifier", "transformer"]
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,15 @@ class EstimatorEntry:
         Class name, as exported by ``daskgd`` and :mod:`daskgd.estimators`.
     module : str
         Dotted path of the module that defines the class.
-    cli_name : str
-        Model name of ``daskgd fit --model``.
-    kind : {"regressor", "classifier"}
-        What the estimator predicts.
+    cli_name : str or None
+        Model name of ``daskgd fit --model`` (None: not a model the command line fits).
+    kind : {"regressor", "classifier", "transformer"}
+        What the estimator predicts (or that it transforms).
     """
 
     name: str
     module: str
-    cli_name: str
+    cli_name: str | None
     kind: Kind
 
 
@@ -65,6 +65,7 @@ ESTIMATORS: tuple[EstimatorEntry, ...] = (
     EstimatorEntry(
         "HistGradientBoostingRegressor", "daskgd.estimators.hgb", "hgb-regressor", "regressor"
     ),
+    EstimatorEntry("StandardScaler", "daskgd.estimators.preprocessing", None, "transformer"),
 )
 
 _BY_NAME = {entry.name: entry for entry in ESTIMATORS}
@@ -75,7 +76,7 @@ def estimator_names(kind: Kind | None = None) -> list[str]:
 
     Parameters
     ----------
-    kind : {"regressor", "classifier"}, optional
+    kind : {"regressor", "classifier", "transformer"}, optional
         Only the estimators of this kind (default: all).
 
     Returns
@@ -147,4 +148,4 @@ def cli_models() -> dict[str, str]:
         Command line model name (e.g. ``"logistic"``) -> class name
         (``"LogisticRegression"``), in table order.
     """
-    return {entry.cli_name: entry.name for entry in ESTIMATORS}
+    return {entry.cli_name: entry.name for entry in ESTIMATORS if entry.cli_name is not None}

@@ -76,7 +76,7 @@ def _known_chunks(array: da.Array, name: str) -> da.Array:
 
 def with_known_rows(
     X: Any, y: Any, sample_weight: Any = None, *, retries: int = 0
-) -> tuple[da.Array, da.Array, da.Array | None, int]:
+) -> tuple[da.Array, Any, da.Array | None, int]:
     """The inputs of a fit as dask arrays whose row chunks are known, and the passes spent.
 
     The partition lengths of dask DataFrames and Series are computed together, in
@@ -85,7 +85,7 @@ def with_known_rows(
     Parameters
     ----------
     X, y : array-like or dask collection
-        Data and targets.
+        Data and targets (``y`` may be None, for a transformer's fit).
     sample_weight : array-like or dask collection, optional
         Row weights.
     retries : int, default=0
@@ -99,7 +99,7 @@ def with_known_rows(
     """
     arrays = [
         _as_dask_array(X, "X"),
-        _as_dask_array(y, "y"),
+        None if y is None else _as_dask_array(y, "y"),
         None if sample_weight is None else _as_dask_array(sample_weight, "sample_weight"),
     ]
     (X, y, sample_weight), n_passes = known_row_chunks(

@@ -7,7 +7,7 @@ not from a list kept here).
 
 from __future__ import annotations
 
-from sklearn import ensemble, linear_model, svm
+from sklearn import ensemble, linear_model, preprocessing, svm
 from sklearn.utils._test_common.instance_generator import _get_expected_failed_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -24,6 +24,7 @@ from daskgd import (
     Ridge,
     SGDClassifier,
     SGDRegressor,
+    StandardScaler,
     TweedieRegressor,
 )
 
@@ -43,6 +44,7 @@ ESTIMATORS = [
     LinearSVC(loss="hinge"),
     HistGradientBoostingClassifier(max_iter=10, random_state=0),
     HistGradientBoostingRegressor(max_iter=10, random_state=0),
+    StandardScaler(),
 ]
 
 COUNTERPARTS = {
@@ -59,6 +61,7 @@ COUNTERPARTS = {
     LinearSVC: svm.LinearSVC,
     HistGradientBoostingClassifier: ensemble.HistGradientBoostingClassifier,
     HistGradientBoostingRegressor: ensemble.HistGradientBoostingRegressor,
+    StandardScaler: preprocessing.StandardScaler,
 }
 
 

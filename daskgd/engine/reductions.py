@@ -200,6 +200,71 @@ class MomentsPartial:
 
 
 @dataclass(frozen=True)
+class FeatureMomentsPartial:
+    """Per-column weighted counts, means and centred sums of squares, NaN left out.
+
+    Merged as Chan, Golub and LeVeque do, column by column, so that columns with
+    missing values carry their own counts.
+
+    Attributes
+    ----------
+    n : ndarray of shape (n_columns,)
+        Sum of the weights of the rows where each column is present.
+    mean : ndarray of shape (n_columns,)
+        Weighted means of the present values (0 where none is).
+    m2 : ndarray of shape (n_columns,)
+        Weighted sums of squared deviations from ``mean``.
+    """
+
+    n: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+
+    def merge(self, other: FeatureMomentsPartial) -> FeatureMomentsPartial:
+        """The partial of both sets of rows."""
+        n = self.n + other.n
+        share = np.divide(other.n, n, out=np.zeros_like(n), where=n > 0)
+        delta = other.mean - self.mean
+        return FeatureMomentsPartial(
+            n, self.mean + delta * share, self.m2 + other.m2 + delta**2 * self.n * share
+        )
+
+
+def feature_moments(
+    X: np.ndarray, weights: np.ndarray | None, chunk_index: int = 0, first_row: int = 0
+) -> FeatureMomentsPartial:
+    """:class:`FeatureMomentsPartial` of one block; NaN is missing, infinity an error.
+
+    Raises
+    ------
+    ValueError
+        Naming the chunk and the row of the first infinite value.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    missing = np.isnan(X)
+    infinite = np.isinf(X).any(axis=1)
+    if infinite.any():
+        row = int(np.argmax(infinite))
+        raise ValueError(
+            f"Input X contains infinity in chunk {chunk_index} at row {first_row + row} "
+            f"(row {row} of the chunk); NaN is a missing value, infinity is not."
+        )
+    if not missing.any():
+        total = float(w.sum())
+        n = np.full(X.shape[1], total)
+        if total == 0:
+            return FeatureMomentsPartial(n, np.zeros(X.shape[1]), np.zeros(X.shape[1]))
+        mean = w @ X / total
+        return FeatureMomentsPartial(n, mean, w @ (X - mean) ** 2)
+    present = np.where(missing, 0.0, w[:, np.newaxis])
+    values = np.where(missing, 0.0, X)
+    n = present.sum(axis=0)
+    mean = np.divide((present * values).sum(axis=0), n, out=np.zeros_like(n), where=n > 0)
+    return FeatureMomentsPartial(n, mean, (present * (values - mean) ** 2).sum(axis=0))
+
+
+@dataclass(frozen=True)
 class TargetRangePartial:
     """Weighted sum and smallest value of a target column, and where that value is.
 
@@ -391,6 +456,27 @@ class WeightSum(Reduction):
     def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> SumPartial:
         weights = np.asarray(blocks[0], dtype=np.float64)
         return SumPartial(len(weights), float(weights.sum()))
+
+
+@dataclass(frozen=True)
+class FeatureMoments(Reduction):
+    """NaN-aware weighted moments of every column of ``X`` (a scaler's fit).
+
+    The broadcast is the tuple of the chunks' first rows, for messages.
+    """
+
+    column: str = "X"
+    weight_column: str | None = None
+    name: ClassVar[str] = "daskgd-feature-moments"
+
+    @property
+    def columns(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.column,) if self.weight_column is None else (self.column, self.weight_column)
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> FeatureMomentsPartial:
+        weights = blocks[1] if len(blocks) > 1 else None
+        first_row = int(broadcast[chunk_index]) if broadcast is not None else 0
+        return feature_moments(blocks[0], weights, chunk_index, first_row)
 
 
 @dataclass(frozen=True)
