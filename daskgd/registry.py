@@ -50,6 +50,10 @@ ESTIMATORS: tuple[EstimatorEntry, ...] = (
     EstimatorEntry(
         "ElasticNet", "daskgd.estimators.coordinate_descent", "elastic-net", "regressor"
     ),
+    EstimatorEntry("LassoCV", "daskgd.estimators.coordinate_descent_cv", "lasso-cv", "regressor"),
+    EstimatorEntry(
+        "ElasticNetCV", "daskgd.estimators.coordinate_descent_cv", "elastic-net-cv", "regressor"
+    ),
     EstimatorEntry("PoissonRegressor", "daskgd.estimators.glm", "poisson", "regressor"),
     EstimatorEntry("GammaRegressor", "daskgd.estimators.glm", "gamma", "regressor"),
     EstimatorEntry("TweedieRegressor", "daskgd.estimators.glm", "tweedie", "regressor"),

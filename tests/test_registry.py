@@ -70,6 +70,8 @@ def test_cli_models_come_from_the_registry_under_the_same_names():
         "ridge": "Ridge",
         "lasso": "Lasso",
         "elastic-net": "ElasticNet",
+        "lasso-cv": "LassoCV",
+        "elastic-net-cv": "ElasticNetCV",
         "poisson": "PoissonRegressor",
         "gamma": "GammaRegressor",
         "tweedie": "TweedieRegressor",

@@ -26,7 +26,7 @@ from distributed.diagnostics import MemorySampler
 from daskgd import HistGradientBoostingClassifier, LinearRegression, LogisticRegression
 from daskgd.io import load, write_synthetic
 
-MEMORY_LIMIT = 400 * 2**20
+MEMORY_LIMIT = 320 * 2**20
 N_FEATURES = 24
 N_ROWS = 3 * MEMORY_LIMIT // ((N_FEATURES + 1) * 8)  # X and y: 3x one worker's limit
 CHUNK_ROWS = 25_000  # ~4.8 MB chunks: a few in flight stay far below the spill threshold

@@ -265,6 +265,25 @@ def feature_moments(
 
 
 @dataclass(frozen=True)
+class FoldGramPartial:
+    """:class:`GramPartial` fields of each test fold's rows (dicts, one per fold).
+
+    Attributes
+    ----------
+    folds : tuple of dict
+        The Gram statistics of fold 0, 1, ...
+    """
+
+    folds: tuple[dict[str, Any], ...]
+
+    def merge(self, other: FoldGramPartial) -> FoldGramPartial:
+        """The partial of both sets of rows, fold by fold."""
+        return FoldGramPartial(
+            tuple(merge_gram_partials([a, b]) for a, b in zip(self.folds, other.folds, strict=True))
+        )
+
+
+@dataclass(frozen=True)
 class TargetRangePartial:
     """Weighted sum and smallest value of a target column, and where that value is.
 
@@ -477,6 +496,30 @@ class FeatureMoments(Reduction):
         weights = blocks[1] if len(blocks) > 1 else None
         first_row = int(broadcast[chunk_index]) if broadcast is not None else 0
         return feature_moments(blocks[0], weights, chunk_index, first_row)
+
+
+@dataclass(frozen=True)
+class FoldGram(Reduction):
+    """The Gram statistics of every cross-validation fold's rows, in one pass.
+
+    The broadcast is ``(runs, first_rows)``: the :class:`daskgd.folds.FoldRuns` of
+    the rows and the first row of every chunk.
+    """
+
+    objective: LinearObjective
+    name: ClassVar[str] = "daskgd-fold-gram"
+    broadcast_name: ClassVar[str] = "daskgd-folds"
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> FoldGramPartial:
+        from daskgd.folds import block_fold_grams
+        from daskgd.objective import aligned_block
+
+        runs, first_rows = broadcast
+        X, y, sample_weight = (aligned_block(block) for block in blocks)
+        parts = block_fold_grams(
+            self.objective, X, y, sample_weight, int(first_rows[chunk_index]), runs
+        )
+        return FoldGramPartial(tuple(parts))
 
 
 @dataclass(frozen=True)

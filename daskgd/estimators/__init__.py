@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from daskgd.estimators.classification import LogisticRegression as LogisticRegression
     from daskgd.estimators.coordinate_descent import ElasticNet as ElasticNet
     from daskgd.estimators.coordinate_descent import Lasso as Lasso
+    from daskgd.estimators.coordinate_descent_cv import ElasticNetCV as ElasticNetCV
+    from daskgd.estimators.coordinate_descent_cv import LassoCV as LassoCV
     from daskgd.estimators.glm import GammaRegressor as GammaRegressor
     from daskgd.estimators.glm import PoissonRegressor as PoissonRegressor
     from daskgd.estimators.glm import TweedieRegressor as TweedieRegressor

@@ -123,3 +123,70 @@ def solve_cd(
         "duality gap below tol" if converged else "max_iter sweeps reached",
         info={"n_iter": n_iter, "dual_gap": gaps},
     )
+
+
+def enet_gram_path(
+    gram: dict[str, Any],
+    alphas: FloatArray,
+    l1_ratio: float,
+    *,
+    tol: float = 1e-4,
+    max_iter: int = 1000,
+    positive: bool = False,
+    random_state: int | None = None,
+) -> tuple[FloatArray, list[int], list[float], list[bool]]:
+    """The elastic-net path of one target from Gram statistics, warm started along it.
+
+    Solves scikit-learn's ``1/(2 S) ||y - Xw - b||_s^2 + alpha * l1_ratio ||w||_1
+    + alpha * (1 - l1_ratio) / 2 ||w||^2`` for each ``alpha`` in the order given
+    (decreasing, as scikit-learn's paths), each solve starting from the last.
+
+    Parameters
+    ----------
+    gram : dict
+        A reduced :meth:`LinearObjective.block_gram` partial (one target).
+    alphas : ndarray of shape (n_alphas,)
+        Penalty strengths.
+    l1_ratio : float
+        Share of the L1 penalty.
+    tol, max_iter, positive, random_state
+        As for :func:`solve_cd`.
+
+    Returns
+    -------
+    coefs : ndarray of shape (n_alphas, n_features)
+        Coefficients (without the intercept) at each alpha.
+    n_iter : list of int
+        Sweeps at each alpha.
+    gaps : list of float
+        Duality gap at each alpha, divided by ``S`` (scikit-learn's ``dual_gap_``).
+    converged : list of bool
+        Whether each gap reached its tolerance.
+    """
+    weight_sum = float(gram["n"])
+    Q = np.ascontiguousarray(gram["xx"], dtype=np.float64)
+    q = np.ascontiguousarray(gram["xy"][:, 0], dtype=np.float64)
+    yy = float(gram["yy"][0, 0])
+    w = np.zeros(Q.shape[0])
+    coefs = np.empty((len(alphas), Q.shape[0]))
+    seed = -1 if random_state is None else int(random_state)
+    n_iter, gaps, converged = [], [], []
+    for i, alpha in enumerate(alphas):
+        strength = weight_sum * float(alpha)
+        gap, scaled_tol, sweeps = enet_gram_cd(
+            w,
+            strength * l1_ratio,
+            strength * (1.0 - l1_ratio),
+            Q,
+            q,
+            yy,
+            int(max_iter),
+            float(tol),
+            bool(positive),
+            seed,
+        )
+        coefs[i] = w
+        n_iter.append(int(sweeps))
+        gaps.append(float(gap) / weight_sum)
+        converged.append(bool(gap <= scaled_tol))
+    return coefs, n_iter, gaps, converged
