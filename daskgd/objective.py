@@ -243,6 +243,19 @@ class LinearObjective:
             value += 0.5 * self.intercept_l2 * float(intercept @ intercept)
         return value, grad.ravel()
 
+    def feature_penalty(self, coef: FloatArray, weight_sum: float) -> tuple[float, FloatArray]:
+        """The penalty on ``W`` alone (no intercept term), on the mean objective's scale.
+
+        Returns its value and its (sub)gradient in the flat coefficients, as
+        :meth:`finalize_loss_grad` adds them: what a proximal solver takes out
+        again to get the smooth part, whose prox it applies instead.
+        """
+        weights, _ = self.unpack(coef)
+        scale = self.penalty_scale(weight_sum) / weight_sum
+        grad = np.zeros((self.n_rows, self.n_outputs))
+        grad[: self.n_features] = scale * self.penalty.gradient(weights)
+        return scale * self.penalty.value(weights), grad.ravel()
+
     def finalize_loss_grad(
         self, total: Partial, coef: FloatArray, weight_sum: float
     ) -> tuple[float, FloatArray]:

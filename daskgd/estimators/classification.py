@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from daskgd import validation
 from daskgd.estimators._base import LinearModelBase
 from daskgd.losses import BinaryLogLoss, MultinomialLogLoss
-from daskgd.penalties import L2, NoPenalty, Penalty
+from daskgd.penalties import L2, ElasticNet, NoPenalty, Penalty
 
 
 class LinearClassifierBase(ClassifierMixin, LinearModelBase):
@@ -161,10 +161,12 @@ class LinearClassifierBase(ClassifierMixin, LinearModelBase):
 class LogisticRegression(LinearClassifierBase):
     """Logistic regression on NumPy or dask arrays.
 
-    Minimises ``C * sum_i s_i * log_loss(y_i, x_i @ W + b) + 1/2 ||W||^2`` (no penalty
-    when ``C=np.inf``; the intercept is never penalised), with the binary log-loss
-    for two classes and the multinomial (softmax) cross-entropy over all classes
-    for more, so ``coef_`` is directly comparable with scikit-learn's.
+    Minimises ``C * sum_i s_i * log_loss(y_i, x_i @ W + b) + penalty(W)``, with
+    scikit-learn's elastic-net ``penalty(W) = (1 - l1_ratio)/2 ||W||^2 + l1_ratio
+    ||W||_1`` (no penalty when ``C=np.inf``; the intercept is never penalised),
+    with the binary log-loss for two classes and the multinomial (softmax)
+    cross-entropy over all classes for more, so ``coef_`` is directly comparable
+    with scikit-learn's.
 
     Parameters
     ----------
@@ -175,15 +177,17 @@ class LogisticRegression(LinearClassifierBase):
     C : float, default=1.0
         Inverse of the L2 penalty strength; ``np.inf`` for no penalty.
     l1_ratio : float, default=0.0
-        Reserved for the elastic-net penalty; only 0.0 (pure L2) is supported.
-        None (deprecated in scikit-learn 1.8) means 0.0, with a FutureWarning.
+        The elastic-net mix, scikit-learn's: the penalty is
+        ``(1 - l1_ratio) / 2 ||W||^2 + l1_ratio ||W||_1``; 0 is L2, 1 is L1. None
+        (deprecated in scikit-learn 1.8) means 0.0, with a FutureWarning.
     fit_intercept : bool, default=True
         Whether to fit an intercept.
     class_weight : dict or "balanced", default=None
         Weights of the classes, multiplied into ``sample_weight``.
-    solver : {"auto", "newton", "lbfgs", "gd"}, default="auto"
+    solver : {"auto", "newton", "prox-newton", "lbfgs", "gd"}, default="auto"
         ``"auto"`` picks Newton (a handful of passes) while the Hessian is small,
-        L-BFGS beyond.
+        L-BFGS beyond; with an L1 part (``l1_ratio > 0``), proximal Newton while
+        the Hessian is small, proximal gradient descent beyond.
     tol : float, default=1e-4
         Tolerance on the largest entry of the gradient of the mean objective.
     max_iter : int, default=100
@@ -321,12 +325,9 @@ class LogisticRegression(LinearClassifierBase):
             l1_ratio = 0.0
         if np.isinf(C):
             return NoPenalty()
-        if l1_ratio != 0:
-            raise ValueError(
-                f"l1_ratio={l1_ratio} is not supported yet; daskgd's LogisticRegression "
-                "fits the L2 penalty only (l1_ratio=0.0), or none (C=np.inf)."
-            )
-        return L2(1.0 / C)
+        if l1_ratio == 0:
+            return L2(1.0 / C)
+        return ElasticNet(1.0 / C, float(l1_ratio or 0.0))
 
     def _max_iter(self) -> int:
         return int(self.max_iter)

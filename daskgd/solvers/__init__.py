@@ -17,6 +17,7 @@ from daskgd.solvers.gd import solve_gd
 from daskgd.solvers.lbfgs import solve_lbfgs
 from daskgd.solvers.newton import solve_newton
 from daskgd.solvers.normal import solve_normal
+from daskgd.solvers.prox_newton import solve_prox_newton
 
 SOLVERS: dict[str, Callable[..., SolverResult]] = {
     "cd": solve_cd,
@@ -24,6 +25,7 @@ SOLVERS: dict[str, Callable[..., SolverResult]] = {
     "lbfgs": solve_lbfgs,
     "newton": solve_newton,
     "normal": solve_normal,
+    "prox-newton": solve_prox_newton,
 }
 
 #: Above this many coefficients the dense Hessian / Gram solves cost more than passes.
@@ -36,8 +38,9 @@ def choose_solver(objective: LinearObjective) -> str:
     Least squares with an L2 or no penalty: ``normal`` (one pass); with an L1 or
     elastic-net penalty: ``cd`` (one pass, then coordinate descent on the Gram
     matrix). Other smooth problems: ``newton`` (a handful of passes) while the
-    Hessian is small enough to solve densely, ``lbfgs`` beyond. Non-smooth
-    problems: ``gd`` (proximal).
+    Hessian is small enough to solve densely, ``lbfgs`` beyond. A smooth loss
+    with an L1 or elastic-net penalty: ``prox-newton`` while the Hessian is
+    small, ``gd`` (proximal) beyond; non-smooth losses: ``gd``.
     """
     dense_ok = objective.n_coef <= MAX_DENSE_COEF
     least_squares = (
@@ -47,6 +50,8 @@ def choose_solver(objective: LinearObjective) -> str:
         return "normal"
     if least_squares and isinstance(objective.penalty, ElasticNet):
         return "cd"
+    if objective.loss.is_smooth and isinstance(objective.penalty, ElasticNet) and dense_ok:
+        return "prox-newton"
     if not (objective.loss.is_smooth and objective.penalty.is_smooth):
         return "gd"
     return "newton" if dense_ok else "lbfgs"

@@ -464,7 +464,9 @@ def test_normal_refuses_anything_but_least_squares(loss: Any, penalty: Penalty) 
         (MultinomialLogLoss(), L2(1.0), 1500, 3, "lbfgs"),
         (SquaredHinge(), L2(1.0), 5, 1, "newton"),
         (Huber(), L2(1.0), 5, 1, "newton"),
-        (BinaryLogLoss(), L1(1.0), 5, 1, "gd"),
+        (BinaryLogLoss(), L1(1.0), 5, 1, "prox-newton"),
+        (MultinomialLogLoss(), ElasticNet(1.0, 0.5), 5, 4, "prox-newton"),
+        (BinaryLogLoss(), L1(1.0), MAX_DENSE_COEF, 1, "gd"),
         (Hinge(), L2(1.0), 5, 1, "gd"),
     ],
 )
@@ -503,12 +505,6 @@ def test_gd_l1_exact_zeros_where_lasso_has_them(label: str) -> None:
     np.testing.assert_array_equal(weights[:, 0] == 0, reference.coef_ == 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gd counts the L1 penalty twice: oracle.value_and_grad includes the penalty's "
-    "value and subgradient (finalize_loss_grad adds them for every penalty) and gd then also "
-    "takes the prox of the same penalty, so nonzero coefficients are shrunk by 2*alpha",
-)
 @pytest.mark.parametrize("label", ["gd", "gd_plain"])
 def test_gd_l1_matches_lasso(label: str) -> None:
     X, y, _, objective, reference = lasso_problem()
@@ -519,12 +515,6 @@ def test_gd_l1_matches_lasso(label: str) -> None:
     np.testing.assert_allclose(result.coef, expected, rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gd counts the L1 penalty twice (see test_gd_l1_matches_lasso): its result has the "
-    "smooth gradient at -2 alpha sign(w) on the support, not -alpha sign(w), and a higher "
-    "objective than the Lasso's optimum",
-)
 def test_gd_l1_minimises_its_objective() -> None:
     X, y, alpha, objective, reference = lasso_problem()
     result, oracle = run("gd", objective, X, y)
