@@ -1,0 +1,333 @@
+"""Model benchmark: daskgd's newer linear models against scikit-learn, dask-ml and glum.
+
+One run, one ``LocalCluster`` (2 workers x 1 thread, 127.0.0.1), one zarr data
+set per model (``daskgd.io.write_synthetic``, uncompressed; Poisson counts drawn
+from the classification features):
+
+* ``ElasticNet`` (alpha=0.05, l1_ratio=0.5): daskgd (one pass), scikit-learn in
+  memory, dask-ml ``LinearRegression(penalty="elastic_net")`` (admm);
+* ``LassoCV`` (5 folds, 100 alphas): daskgd (one pass for every fold and the
+  refit), scikit-learn in memory (dask-ml has none);
+* L1 ``LogisticRegression`` (C=1 per 10,000 rows): daskgd (proximal Newton),
+  scikit-learn's saga in memory, dask-ml ``LogisticRegression(penalty="l1")``
+  (proximal_grad);
+* ``PoissonRegressor`` (alpha=1e-4): daskgd (Newton), scikit-learn (lbfgs) and
+  glum (IRLS) in memory, dask-ml ``PoissonRegression`` (admm);
+* sparse logistic: not yet (daskgd refuses sparse chunks today).
+
+In-memory peers fit ``X`` computed to NumPy (the load is timed apart). Figures
+are medians of ``--repeats`` runs (``--peer-repeats`` for dask-ml's). Quality:
+each model's own objective at each result, minus the smallest of them
+("gap"), and passes over the data where the method reports them.
+
+Usage::
+
+    python benchmarks/bench_models.py            # 1,000,000 x 50 per model (400 MB each)
+    python benchmarks/bench_models.py --quick    # 200,000 x 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def timed(function: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """The median seconds of ``repeats`` calls, and the last call's result."""
+    seconds, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = function()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds), result
+
+
+def enet_objective(X, y, coef, intercept, alpha, l1_ratio):
+    residual = y - X @ coef - intercept
+    penalty = alpha * l1_ratio * np.abs(coef).sum() + 0.5 * alpha * (1 - l1_ratio) * coef @ coef
+    return 0.5 * float(residual @ residual) / len(y) + float(penalty)
+
+
+def l1_logistic_objective(X, y, coef, intercept, C):
+    raw = X @ coef + intercept
+    log_loss = np.logaddexp(0.0, raw) - y * raw
+    return float(log_loss.mean()) + float(np.abs(coef).sum()) / (C * len(y))
+
+
+def poisson_objective(X, y, coef, intercept, alpha):
+    raw = X @ coef + intercept
+    return float(np.mean(np.exp(raw) - y * raw)) + 0.5 * alpha * float(coef @ coef)
+
+
+def print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    best = min(row["objective"] for row in rows if row.get("objective") is not None)
+    print(f"\n{title}")
+    print(f"  {'method':<46} {'fit s':>8} {'passes':>7} {'gap to best':>12} {'zeros':>6}")
+    for row in rows:
+        gap = "" if row.get("objective") is None else f"{row['objective'] - best:.2e}"
+        zeros = "" if row.get("coef") is None else int((np.ravel(row["coef"]) == 0).sum())
+        print(
+            f"  {row['name']:<46} {row['seconds']:>8.2f} {row.get('passes', '')!s:>7} "
+            f"{gap:>12} {zeros!s:>6}"
+        )
+
+
+def dask_ml_available() -> bool:
+    try:
+        import dask_ml.linear_model  # noqa: F401
+    except ImportError:
+        print("dask-ml is not installed (pip install -e '.[bench]'): its rows are left out")
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=50)
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--peer-repeats", type=int, default=1, help="repeats of dask-ml's fits")
+    parser.add_argument("--quick", action="store_true", help="200,000 x 20")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.features, args.chunk_rows = 200_000, 20, 20_000
+
+    import dask.array as da
+    from distributed import Client, LocalCluster
+    from sklearn import linear_model
+
+    import daskgd
+    from daskgd.io import load, write_synthetic
+
+    n, d, repeats = args.rows, args.features, args.repeats
+    with tempfile.TemporaryDirectory(prefix="bench-models-") as directory:
+        paths = {}
+        for task in ("regression", "classification"):
+            paths[task] = Path(directory) / f"{task}.zarr"
+            write_synthetic(
+                paths[task], n, d, task=task, chunk_rows=args.chunk_rows, seed=1, compress=False
+            )
+        chunk_bytes = args.chunk_rows * d * 8
+        X_reg, y_reg = load(paths["regression"], chunk_bytes=chunk_bytes)
+        X_cls, y_cls = load(paths["classification"], chunk_bytes=chunk_bytes)
+        y_reg = y_reg[:, 0] if y_reg.ndim == 2 else y_reg
+        y_cls = y_cls[:, 0] if y_cls.ndim == 2 else y_cls
+        # Poisson counts whose log-mean is linear in the classification features.
+        true_coef = np.random.default_rng(2).normal(size=d) / np.sqrt(d)
+
+        def draw_counts(block: np.ndarray, block_info: Any = None) -> np.ndarray:
+            seed = block_info[0]["chunk-location"][0]
+            rng = np.random.default_rng(seed)
+            return rng.poisson(np.exp(0.5 * block @ true_coef + 0.3)).astype(np.float64)
+
+        counts = X_cls.map_blocks(draw_counts, drop_axis=1, dtype=np.float64)
+        da.to_zarr(counts, str(Path(directory) / "counts.zarr"))
+        y_counts = da.from_zarr(str(Path(directory) / "counts.zarr"))
+        print(
+            f"{n:,} x {d} per model ({n * d * 8 / 1e6:,.0f} MB of X), {X_reg.numblocks[0]} "
+            f"chunks; medians of {repeats} (dask-ml: {args.peer_repeats})"
+        )
+        load_s, memory = timed(
+            lambda: {
+                "reg": (X_reg.compute(), y_reg.compute()),
+                "cls": (X_cls.compute(), y_cls.compute()),
+                "counts": y_counts.compute(),
+            },
+            1,
+        )
+        print(f"(in-memory peers: loading all three data sets took {load_s:.1f} s)")
+        X_r, y_r = memory["reg"]
+        X_c, y_c = memory["cls"]
+        counts_memory = memory["counts"]
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+            ) as cluster,
+            Client(cluster),
+        ):
+            has_dask_ml = dask_ml_available()
+            scan, _ = timed(lambda: X_reg.sum(axis=0).compute(), repeats)
+            print(f"bare scan of one data set (X.sum): {scan:.2f} s")
+
+            # ---- ElasticNet ----
+            alpha, l1_ratio = 0.05, 0.5
+            rows: list[dict[str, Any]] = []
+            seconds, ours = timed(
+                lambda: daskgd.ElasticNet(alpha=alpha, l1_ratio=l1_ratio).fit(X_reg, y_reg),
+                repeats,
+            )
+            rows.append({"name": "daskgd ElasticNet (cd)", "seconds": seconds, "model": ours})
+            seconds, theirs = timed(
+                lambda: linear_model.ElasticNet(alpha=alpha, l1_ratio=l1_ratio).fit(X_r, y_r),
+                repeats,
+            )
+            rows.append(
+                {"name": "scikit-learn ElasticNet (in memory)", "seconds": seconds, "model": theirs}
+            )
+            if has_dask_ml:
+                from dask_ml.linear_model import LinearRegression as DaskMLLinear
+
+                seconds, peer = timed(
+                    lambda: DaskMLLinear(
+                        penalty="elastic_net", C=1.0 / (n * alpha), solver="admm", max_iter=100
+                    ).fit(X_reg, y_reg),
+                    args.peer_repeats,
+                )
+                rows.append(
+                    {"name": "dask-ml elastic_net (admm)", "seconds": seconds, "model": peer}
+                )
+            for row in rows:
+                coef, intercept = (
+                    np.ravel(row["model"].coef_),
+                    float(np.ravel(row["model"].intercept_)[0]),
+                )
+                row.update(
+                    coef=coef,
+                    passes=getattr(row["model"], "n_passes_", ""),
+                    objective=enet_objective(X_r, y_r, coef, intercept, alpha, l1_ratio),
+                )
+            print_table(f"ElasticNet(alpha={alpha}, l1_ratio={l1_ratio})", rows)
+
+            # ---- LassoCV ----
+            seconds, ours = timed(
+                lambda: daskgd.LassoCV(cv=5, alphas=100).fit(X_reg, y_reg), repeats
+            )
+            seconds_sk, theirs = timed(
+                lambda: linear_model.LassoCV(cv=5, alphas=100).fit(X_r, y_r), repeats
+            )
+            difference = float(np.max(np.abs(ours.mse_path_ - theirs.mse_path_)))
+            print("\nLassoCV (5 folds, 100 alphas)")
+            header = f"  {'method':<46} {'fit s':>8} {'passes':>7} {'alpha_':>12}"
+            print(f"{header} {'max |mse - sklearn|':>20}")
+            name = "daskgd LassoCV"
+            print(
+                f"  {name:<46} {seconds:>8.2f} {ours.n_passes_:>7} {ours.alpha_:>12.4e} "
+                f"{difference:>20.2e}"
+            )
+            name = "scikit-learn LassoCV (in memory)"
+            print(f"  {name:<46} {seconds_sk:>8.2f} {'':>7} {theirs.alpha_:>12.4e}")
+
+            # ---- L1 logistic ----
+            C = 100.0 / n
+            rows = []
+            seconds, ours = timed(
+                lambda: daskgd.LogisticRegression(C=C, l1_ratio=1.0).fit(X_cls, y_cls), repeats
+            )
+            rows.append(
+                {
+                    "name": f"daskgd LogisticRegression ({ours.solver_})",
+                    "seconds": seconds,
+                    "model": ours,
+                }
+            )
+            seconds, theirs = timed(
+                lambda: linear_model.LogisticRegression(
+                    C=C, l1_ratio=1.0, solver="saga", max_iter=100
+                ).fit(X_c, y_c),
+                1,
+            )
+            rows.append(
+                {
+                    "name": "scikit-learn saga (in memory, max_iter=100)",
+                    "seconds": seconds,
+                    "model": theirs,
+                }
+            )
+            if has_dask_ml:
+                from dask_ml.linear_model import LogisticRegression as DaskMLLogistic
+
+                seconds, peer = timed(
+                    lambda: DaskMLLogistic(
+                        penalty="l1", C=C, solver="proximal_grad", max_iter=100
+                    ).fit(X_cls, y_cls),
+                    args.peer_repeats,
+                )
+                rows.append(
+                    {"name": "dask-ml l1 (proximal_grad)", "seconds": seconds, "model": peer}
+                )
+            for row in rows:
+                coef, intercept = (
+                    np.ravel(row["model"].coef_),
+                    float(np.ravel(row["model"].intercept_)[0]),
+                )
+                row.update(
+                    coef=coef,
+                    passes=getattr(row["model"], "n_passes_", ""),
+                    objective=l1_logistic_objective(X_c, y_c, coef, intercept, C),
+                )
+            print_table(f"L1 LogisticRegression(C={C:g})", rows)
+
+            # ---- Poisson ----
+            alpha = 1e-4
+            rows = []
+            seconds, ours = timed(
+                lambda: daskgd.PoissonRegressor(alpha=alpha).fit(X_cls, y_counts), repeats
+            )
+            rows.append(
+                {
+                    "name": f"daskgd PoissonRegressor ({ours.solver_})",
+                    "seconds": seconds,
+                    "model": ours,
+                }
+            )
+            seconds, theirs = timed(
+                lambda: linear_model.PoissonRegressor(alpha=alpha).fit(X_c, counts_memory), repeats
+            )
+            rows.append(
+                {
+                    "name": "scikit-learn PoissonRegressor (in memory)",
+                    "seconds": seconds,
+                    "model": theirs,
+                }
+            )
+            try:
+                import glum
+            except ImportError:
+                print("glum is not installed (pip install -e '.[bench]'): its row is left out")
+            else:
+                seconds, peer = timed(
+                    lambda: glum.GeneralizedLinearRegressor(
+                        family="poisson", alpha=alpha, l1_ratio=0.0
+                    ).fit(X_c, counts_memory),
+                    repeats,
+                )
+                rows.append({"name": "glum (IRLS, in memory)", "seconds": seconds, "model": peer})
+            if has_dask_ml:
+                from dask_ml.linear_model import PoissonRegression
+
+                seconds, peer = timed(
+                    lambda: PoissonRegression(C=1.0 / (n * alpha), solver="admm", max_iter=100).fit(
+                        X_cls, y_counts
+                    ),
+                    args.peer_repeats,
+                )
+                rows.append(
+                    {"name": "dask-ml PoissonRegression (admm)", "seconds": seconds, "model": peer}
+                )
+            for row in rows:
+                coef, intercept = (
+                    np.ravel(row["model"].coef_),
+                    float(np.ravel(row["model"].intercept_)[0]),
+                )
+                row.update(
+                    coef=coef,
+                    passes=getattr(row["model"], "n_passes_", ""),
+                    objective=poisson_objective(X_c, counts_memory, coef, intercept, alpha),
+                )
+            print_table(f"PoissonRegressor(alpha={alpha})", rows)
+        print("\nsparse logistic: not measured (sparse CSR chunks are not supported yet)")
+
+
+if __name__ == "__main__":
+    main()
