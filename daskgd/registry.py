@@ -54,6 +54,7 @@ ESTIMATORS: tuple[EstimatorEntry, ...] = (
     EstimatorEntry(
         "ElasticNetCV", "daskgd.estimators.coordinate_descent_cv", "elastic-net-cv", "regressor"
     ),
+    EstimatorEntry("HuberRegressor", "daskgd.estimators.robust", "huber", "regressor"),
     EstimatorEntry("PoissonRegressor", "daskgd.estimators.glm", "poisson", "regressor"),
     EstimatorEntry("GammaRegressor", "daskgd.estimators.glm", "gamma", "regressor"),
     EstimatorEntry("TweedieRegressor", "daskgd.estimators.glm", "tweedie", "regressor"),

@@ -72,6 +72,7 @@ def test_cli_models_come_from_the_registry_under_the_same_names():
         "elastic-net": "ElasticNet",
         "lasso-cv": "LassoCV",
         "elastic-net-cv": "ElasticNetCV",
+        "huber": "HuberRegressor",
         "poisson": "PoissonRegressor",
         "gamma": "GammaRegressor",
         "tweedie": "TweedieRegressor",

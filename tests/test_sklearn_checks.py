@@ -17,6 +17,7 @@ from daskgd import (
     GammaRegressor,
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
+    HuberRegressor,
     Lasso,
     LassoCV,
     LinearRegression,
@@ -37,6 +38,7 @@ ESTIMATORS = [
     ElasticNet(),
     LassoCV(),
     ElasticNetCV(),
+    HuberRegressor(max_iter=5),  # scikit-learn checks its own with max_iter=5
     PoissonRegressor(),
     GammaRegressor(),
     TweedieRegressor(),
@@ -58,6 +60,7 @@ COUNTERPARTS = {
     ElasticNet: linear_model.ElasticNet,
     LassoCV: linear_model.LassoCV,
     ElasticNetCV: linear_model.ElasticNetCV,
+    HuberRegressor: linear_model.HuberRegressor,
     PoissonRegressor: linear_model.PoissonRegressor,
     GammaRegressor: linear_model.GammaRegressor,
     TweedieRegressor: linear_model.TweedieRegressor,

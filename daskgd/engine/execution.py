@@ -346,24 +346,31 @@ def tree_reduce(
 
 
 def map_row_blocks(
-    function: Callable[[np.ndarray], np.ndarray],
+    function: Callable[..., np.ndarray],
     X: da.Array,
     n_outputs: int | None,
     dtype: Any = np.float64,
+    *others: da.Array,
 ) -> da.Array:
     """Apply ``function`` to every row chunk of ``X`` lazily (for predictions).
 
     ``n_outputs=None`` means the function returns one value per row (1-D result);
-    the result keeps the row chunks of ``X``.
+    the result keeps the row chunks of ``X``. ``others`` are row-aligned arrays
+    (1-D or 2-D, the row chunks of ``X``) whose blocks follow ``X``'s, as columns.
     """
     X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+    columns = [
+        (other[:, np.newaxis] if other.ndim == 1 else other).rechunk({0: X.chunks[0], 1: -1})
+        for other in others
+    ]
     if n_outputs is None:
         return da.map_blocks(
-            function, X, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype=dtype)
+            function, X, *columns, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype=dtype)
         )
     return da.map_blocks(
         function,
         X,
+        *columns,
         chunks=(X.chunks[0], (n_outputs,)),
         dtype=dtype,
         meta=np.empty((0, 0), dtype=dtype),

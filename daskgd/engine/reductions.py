@@ -523,6 +523,22 @@ class FoldGram(Reduction):
 
 
 @dataclass(frozen=True)
+class HuberPass(Reduction):
+    """The sums of scikit-learn's Huber objective at the broadcast ``(w, b, sigma)``."""
+
+    epsilon: float
+    fit_intercept: bool
+    name: ClassVar[str] = "daskgd-huber"
+    broadcast_name: ClassVar[str] = "daskgd-coef"
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> Any:
+        from daskgd.huber import huber_block
+
+        X, y, sample_weight = blocks
+        return huber_block(X, y, sample_weight, broadcast, self.epsilon, self.fit_intercept)
+
+
+@dataclass(frozen=True)
 class TargetRange(Reduction):
     """Weighted mean and minimum of a one-column target (a GLM's start and domain check)."""
 

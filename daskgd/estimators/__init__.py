@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from daskgd.estimators.preprocessing import StandardScaler as StandardScaler
     from daskgd.estimators.regression import LinearRegression as LinearRegression
     from daskgd.estimators.regression import Ridge as Ridge
+    from daskgd.estimators.robust import HuberRegressor as HuberRegressor
     from daskgd.estimators.sgd import SGDClassifier as SGDClassifier
     from daskgd.estimators.sgd import SGDRegressor as SGDRegressor
     from daskgd.estimators.svm import LinearSVC as LinearSVC

@@ -151,7 +151,7 @@ class LinearModelBase(BaseEstimator):
             retries=self.retries,
         )
 
-    def _solver_options(self) -> dict[str, Any]:
+    def _solver_options(self, solver: str) -> dict[str, Any]:
         """Keyword arguments of the solver beyond the common ones."""
         return {}
 
@@ -232,7 +232,7 @@ class LinearModelBase(BaseEstimator):
                 callback=callback,
                 checkpoint=checkpoint,
                 resume=resume,
-                **self._solver_options(),
+                **self._solver_options(solver),
             )
         finally:
             monitor.close()

@@ -35,7 +35,7 @@ class _LeastSquaresBase(MultiOutputMixin, RegressorMixin, LinearModelBase):
             )
         return "normal"
 
-    def _solver_options(self) -> dict[str, Any]:
+    def _solver_options(self, solver: str) -> dict[str, Any]:
         return {"positive": True} if getattr(self, "positive", False) else {}
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _LeastSquaresBase:

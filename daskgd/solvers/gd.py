@@ -124,6 +124,8 @@ def solve_gd(
     Returns
     -------
     result : SolverResult
+        ``info`` holds the value and gradient of the smooth part at the result
+        (``smooth_value``, ``smooth_grad``) and the weights' sum ``weight_sum``.
     """
     recorder = IterationRecorder(oracle, callback, checkpoint, resume)
     smooth = oracle.objective.penalty.is_smooth
@@ -143,7 +145,8 @@ def solve_gd(
         )
         lipschitz, momentum, done = resume["lipschitz"], resume["momentum"], resume["iteration"]
         if resume.get("converged"):
-            return SolverResult(coef, done, True, recorder.history, "gradient below tol")
+            info = {"smooth_value": value, "smooth_grad": grad, "weight_sum": oracle.weight_sum}
+            return SolverResult(coef, done, True, recorder.history, "gradient below tol", info=info)
 
     def state() -> dict[str, Any]:
         return copy_state(
@@ -209,6 +212,20 @@ def solve_gd(
         )
         if converged:
             recorder.save(state)
-            return SolverResult(coef, iteration, True, recorder.history, "gradient below tol")
+            return SolverResult(
+                coef,
+                iteration,
+                True,
+                recorder.history,
+                "gradient below tol",
+                info={"smooth_value": value, "smooth_grad": grad, "weight_sum": oracle.weight_sum},
+            )
     recorder.save(state)
-    return SolverResult(coef, max(done, max_iter), False, recorder.history, "max_iter reached")
+    return SolverResult(
+        coef,
+        max(done, max_iter),
+        False,
+        recorder.history,
+        "max_iter reached",
+        info={"smooth_value": value, "smooth_grad": grad, "weight_sum": oracle.weight_sum},
+    )
