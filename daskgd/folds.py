@@ -104,7 +104,7 @@ def block_fold_grams(
 
     A fold without rows in the block gets an empty partial (``n = 0``).
     """
-    n_rows = len(X)
+    n_rows = X.shape[0]
     parts: list[list[Partial]] = [[] for _ in range(runs.n_folds)]
     first = int(np.searchsorted(runs.starts, first_row, side="right")) - 1
     last = int(np.searchsorted(runs.starts, first_row + n_rows, side="left"))

@@ -73,7 +73,8 @@ def huber_block(
     fit_intercept: bool,
 ) -> HuberPartial:
     """The :class:`HuberPartial` of one block of rows at ``params``."""
-    X = np.asarray(X, dtype=np.float64)
+    if not hasattr(X, "indptr"):  # (CSR blocks stay sparse)
+        X = np.asarray(X, dtype=np.float64)
     w, intercept, sigma = unpack(params, X.shape[1], fit_intercept)
     residual = np.asarray(y, dtype=np.float64).ravel() - X @ w - intercept
     weight = np.ones(len(residual)) if sample_weight is None else np.asarray(sample_weight).ravel()
@@ -85,8 +86,8 @@ def huber_block(
         n_outliers=float(weight[outlier].sum()),
         outlier_abs=float(weight[outlier] @ np.abs(residual[outlier])),
         inlier_squares=float(inlier_weighted @ residual),
-        inlier_xr=inlier_weighted @ X,
-        outlier_x_sign=outlier_signed @ X,
+        inlier_xr=np.asarray(X.T @ inlier_weighted).ravel(),
+        outlier_x_sign=np.asarray(X.T @ outlier_signed).ravel(),
         inlier_r=float(inlier_weighted.sum()),
         outlier_sign=float(outlier_signed.sum()),
     )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 from numpy.typing import NDArray
 from scipy.linalg import blas
 
@@ -58,7 +59,16 @@ def aligned_block(array: Any) -> Any:
     """
     if array is None:
         return None
+    if scipy.sparse.issparse(array):
+        csr: Any = scipy.sparse.csr_matrix(array)  # type: ignore[call-overload]
+        data = np.require(csr.data, dtype=np.float64, requirements=["A"])
+        return scipy.sparse.csr_matrix((data, csr.indices, csr.indptr), shape=csr.shape)
     return np.require(array, dtype=np.float64, requirements=["A"])
+
+
+#: A sparse block of at most this many values (8 MB dense) is centred densely for its Gram
+#: statistics; larger ones are centred implicitly, staying sparse.
+DENSIFY_VALUES = 2**20
 
 
 def _weights(sample_weight: FloatArray | None, n_samples: int) -> FloatArray:
@@ -182,13 +192,17 @@ class LinearObjective:
 
     def _weighted_gram(self, X: FloatArray, weight: FloatArray) -> FloatArray:
         """``[X 1]^T diag(weight) [X 1]`` without building ``[X 1]``."""
-        if np.all(weight >= 0):
+        if scipy.sparse.issparse(X):
+            sparse_X: Any = X
+            scaled = sparse_X.multiply(weight[:, np.newaxis])
+            xtdx = np.asarray((sparse_X.T @ scaled).todense())
+        elif np.all(weight >= 0):
             xtdx = gram_matrix(X * np.sqrt(weight)[:, np.newaxis])
         else:  # off-diagonal class blocks of the multinomial Hessian
             xtdx = (X * weight[:, np.newaxis]).T @ X
         if not self.fit_intercept:
             return xtdx
-        xtd1 = weight @ X
+        xtd1 = np.asarray(X.T @ weight).ravel() if scipy.sparse.issparse(X) else weight @ X
         gram = np.empty((self.n_rows, self.n_rows))
         gram[:-1, :-1] = xtdx
         gram[:-1, -1] = xtd1
@@ -210,6 +224,12 @@ class LinearObjective:
         """
         X, y, sample_weight = (aligned_block(a) for a in (X, y, sample_weight))
         weight = None if sample_weight is None else _weights(sample_weight, X.shape[0])
+        if scipy.sparse.issparse(X):
+            if X.shape[0] * X.shape[1] > DENSIFY_VALUES:
+                ones = np.ones(X.shape[0])
+                return self._sparse_block_gram(X, y, ones if weight is None else weight)
+            # Small enough to centre densely: the same bits as the dense block would give.
+            X = np.asarray(X.todense())  # type: ignore[attr-defined]
         total = float(X.shape[0]) if weight is None else float(weight.sum())
         mean_x = np.zeros(X.shape[1])
         mean_y = np.zeros(y.shape[1])
@@ -229,6 +249,28 @@ class LinearObjective:
             "xy": weighted_x.T @ y,
             "yy": weighted_y.T @ y,
         }
+
+    def _sparse_block_gram(self, X: Any, y: FloatArray, weight: FloatArray) -> Partial:
+        """:meth:`block_gram` of a CSR block, centred implicitly (the matrix stays sparse).
+
+        ``sum s (x - m)(x - m)^T = X^T S X - S m m^T``, and so on for ``y``.
+        """
+        total = float(weight.sum())
+        weighted_y = y * weight[:, np.newaxis]
+        xx = np.asarray(
+            (X.T @ scipy.sparse.csr_matrix(X).multiply(weight[:, np.newaxis])).todense()
+        )
+        xy = np.asarray(X.T @ weighted_y)
+        yy = weighted_y.T @ y
+        mean_x = np.zeros(X.shape[1])
+        mean_y = np.zeros(y.shape[1])
+        if self.fit_intercept and total > 0:
+            mean_x = np.asarray(X.T @ weight).ravel() / total
+            mean_y = weighted_y.sum(axis=0) / total
+            xx -= total * np.outer(mean_x, mean_x)
+            xy -= total * np.outer(mean_x, mean_y)
+            yy = yy - total * np.outer(mean_y, mean_y)
+        return {"n": total, "mean_x": mean_x, "mean_y": mean_y, "xx": xx, "xy": xy, "yy": yy}
 
     # ---- normalisation and penalty: from reduced totals to the objective ----
 

@@ -16,6 +16,7 @@ from typing import Any
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
+import scipy.sparse
 from dask.base import is_dask_collection as _is_dask_collection
 from dask.delayed import delayed
 
@@ -108,7 +109,34 @@ def with_known_rows(
     return X, y, sample_weight, n_passes
 
 
-def check_dask_X(X: Any, *, name: str = "X") -> da.Array:
+def _check_chunk_type(array: da.Array, name: str, accept_sparse: bool) -> None:
+    """Refuse chunks that are neither NumPy arrays nor (when accepted) CSR matrices."""
+    meta = array._meta
+    if isinstance(meta, np.ndarray) and not isinstance(meta, np.matrix):
+        return
+    if scipy.sparse.issparse(meta):
+        sparse_format = str(getattr(meta, "format", type(meta).__name__))
+        if not accept_sparse:
+            raise ValueError(
+                f"{name}'s chunks are scipy.sparse {sparse_format} matrices, which this "
+                "estimator does not take yet (the full-batch linear models do): densify "
+                f"them with {name}.map_blocks(lambda block: block.toarray())."
+            )
+        if sparse_format != "csr":
+            raise ValueError(
+                f"{name}'s chunks are scipy.sparse {sparse_format} matrices; daskgd takes CSR "
+                f"chunks: convert them with {name}.map_blocks(lambda block: block.tocsr())."
+            )
+        return
+    kinds = "NumPy arrays or scipy.sparse CSR matrices" if accept_sparse else "NumPy arrays"
+    raise ValueError(
+        f"{name}'s chunks are {type(meta).__module__}.{type(meta).__name__}; daskgd takes "
+        f"{kinds}: convert them with {name}.map_blocks(numpy.asarray) (or, for sparse "
+        "chunks, .tocsr())."
+    )
+
+
+def check_dask_X(X: Any, *, name: str = "X", accept_sparse: bool = False) -> da.Array:
     """A 2-D numeric dask array, chunked along rows only, with known chunk sizes.
 
     Only metadata is read: column chunks are merged and zero-length row chunks
@@ -120,12 +148,16 @@ def check_dask_X(X: Any, *, name: str = "X") -> da.Array:
         The data; a DataFrame's partition lengths are computed, not rejected.
     name : str
         Name of the argument, for messages.
+    accept_sparse : bool, default=False
+        Take chunks that are scipy.sparse CSR matrices (any other chunk type but
+        NumPy arrays is refused, naming it and what to convert to).
 
     Returns
     -------
     X : dask array of shape (n_samples, n_features)
     """
     array = _known_chunks(_as_dask_array(X, name), name)
+    _check_chunk_type(array, name, accept_sparse)
     if array.ndim == 1:
         raise ValueError(
             f"Expected 2D array, got 1D array instead for {name} with shape {array.shape}. "
@@ -155,7 +187,12 @@ def check_dask_X(X: Any, *, name: str = "X") -> da.Array:
 
 
 def check_dask_X_predict(
-    X: Any, n_features_in: int, estimator_name: str, *, check_values: bool = True
+    X: Any,
+    n_features_in: int,
+    estimator_name: str,
+    *,
+    check_values: bool = True,
+    accept_sparse: bool = False,
 ) -> da.Array:
     """:func:`check_dask_X` for predictions, with the number of features seen in fit.
 
@@ -173,12 +210,14 @@ def check_dask_X_predict(
         For messages.
     check_values : bool, default=True
         Check the values for NaN and infinity in the prediction's tasks.
+    accept_sparse : bool, default=False
+        Take CSR chunks (see :func:`check_dask_X`).
 
     Returns
     -------
     X : dask array of shape (n_samples, n_features)
     """
-    array = check_dask_X(X)
+    array = check_dask_X(X, accept_sparse=accept_sparse)
     if array.shape[1] != n_features_in:
         raise ValueError(
             f"X has {array.shape[1]} features, but {estimator_name} is expecting "

@@ -13,8 +13,26 @@ import numpy as np
 IMPUTE_HINT = "(e.g. keep the rows where da.isfinite holds, or use da.nan_to_num)"
 
 
-def first_bad_row(values: np.ndarray, *, non_negative: bool = False) -> tuple[int, str] | None:
-    """``(row, problem)`` of the first row holding NaN or infinity (or a negative value)."""
+def _first_bad_sparse_row(block: Any, non_negative: bool) -> tuple[int, str] | None:
+    """:func:`first_bad_row` of a CSR block: its stored values, mapped back to rows."""
+    data = np.asarray(block.data)
+    bad = ~np.isfinite(data) if data.dtype.kind in "fc" else np.zeros(len(data), dtype=bool)
+    problem = "nan"
+    if not bad.any() and non_negative:
+        bad, problem = data < 0, "negative"
+    if not bad.any():
+        return None
+    position = int(np.argmax(bad))
+    return int(np.searchsorted(block.indptr, position, side="right")) - 1, problem
+
+
+def first_bad_row(values: Any, *, non_negative: bool = False) -> tuple[int, str] | None:
+    """``(row, problem)`` of the first row holding NaN or infinity (or a negative value).
+
+    ``values`` is a NumPy array or a scipy.sparse CSR matrix.
+    """
+    if hasattr(values, "indptr"):
+        return _first_bad_sparse_row(values, non_negative)
     if len(values) == 0:
         return None
     rows = values.reshape(len(values), -1)
@@ -40,7 +58,7 @@ def check_finite_columns(named_blocks: dict[str, Any], chunk_index: int, first_r
     for name, block in named_blocks.items():
         if block is None:
             continue
-        values = np.asarray(block)
+        values = block if hasattr(block, "indptr") else np.asarray(block)
         bad = first_bad_row(values) if values.dtype.kind in "fc" else None
         if bad is not None:
             row = bad[0]
@@ -59,7 +77,7 @@ def checked_block(
     Raises a ValueError naming ``label``, the chunk and the first row holding NaN
     or infinity (or, with ``non_negative``, a negative value).
     """
-    values = np.asarray(block)
+    values = block if hasattr(block, "indptr") else np.asarray(block)
     bad = first_bad_row(values, non_negative=non_negative)
     if bad is None:
         return block

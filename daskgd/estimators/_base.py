@@ -46,6 +46,8 @@ class LinearModelBase(BaseEstimator):
     _parameter_constraints: dict[str, list[Any]] = dict(COMMON_CONSTRAINTS)
     #: Whether the penalty is on the mean loss (see ``LinearObjective``).
     _mean_penalty = False
+    #: Whether X may be scipy.sparse CSR (in memory, or as the chunks of a dask array).
+    _accepts_sparse = True
 
     # ---- inputs ----
 
@@ -66,7 +68,7 @@ class LinearModelBase(BaseEstimator):
             X, y, sample_weight, self._input_passes = validation.with_known_rows(
                 X, y, sample_weight, retries=self.retries
             )
-            X = validation.check_dask_X(X)
+            X = validation.check_dask_X(X, accept_sparse=self._accepts_sparse)
             self.n_features_in_ = X.shape[1]
             y = validation.align_rows(y, X, name="y")
             validation.check_dask_y(y, numeric=y_numeric)
@@ -79,7 +81,7 @@ class LinearModelBase(BaseEstimator):
             self,
             X,
             y,
-            accept_sparse=False,
+            accept_sparse="csr" if self._accepts_sparse else False,
             dtype=[np.float64, np.float32],
             multi_output=multi_output,
             y_numeric=y_numeric,
@@ -102,10 +104,14 @@ class LinearModelBase(BaseEstimator):
         if validation.is_dask_collection(X):
             # NaN and infinity raise from the prediction's own chunk tasks.
             name = type(self).__name__
-            return validation.check_dask_X_predict(X, self.n_features_in_, name), True
+            checked = validation.check_dask_X_predict(
+                X, self.n_features_in_, name, accept_sparse=self._accepts_sparse
+            )
+            return checked, True
+        accept_sparse = "csr" if self._accepts_sparse else False
         return (
             validate_data(
-                self, X, accept_sparse=False, dtype=[np.float64, np.float32], reset=False
+                self, X, accept_sparse=accept_sparse, dtype=[np.float64, np.float32], reset=False
             ),
             False,
         )
@@ -273,6 +279,11 @@ class LinearModelBase(BaseEstimator):
         return 1000 if max_iter is None else int(max_iter)
 
     # ---- predictions ----
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = self._accepts_sparse
+        return tags
 
     def _raw_prediction(self, X: Any, transform: Any = None) -> Any:
         """``X @ coef_.T + intercept_`` of shape (n_samples, n_outputs); lazy for dask.
