@@ -141,3 +141,32 @@ def test_pipeline_on_dask_stays_lazy_and_grid_search_runs(client: Client):
         search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"]
     )
     assert search.best_params_ == reference.best_params_
+
+
+def test_sparse_data_is_scaled_without_centring_and_centring_it_is_refused(client: Client):
+    import scipy.sparse as sp
+
+    X = sp.random(400, 6, density=0.3, format="csr", random_state=2) * 5.0
+    X = sp.csr_matrix(X)
+    X.data[3] = np.nan  # a missing value, left out of the moments
+    weight = np.random.default_rng(1).uniform(0.5, 2.0, 400)
+    theirs = preprocessing.StandardScaler(with_mean=False).fit(X, sample_weight=weight)
+    in_memory = StandardScaler(with_mean=False).fit(X, sample_weight=weight)
+    X_dask = da.from_array(X, chunks=(130, 6), asarray=False)
+    on_dask = StandardScaler(with_mean=False).fit(
+        X_dask, sample_weight=da.from_array(weight, chunks=130)
+    )
+    for ours in (in_memory, on_dask):
+        np.testing.assert_allclose(ours.var_, theirs.var_, rtol=1e-9)
+        np.testing.assert_allclose(ours.scale_, theirs.scale_, rtol=1e-9)
+        np.testing.assert_allclose(ours.n_samples_seen_, theirs.n_samples_seen_, rtol=1e-12)
+    expected = theirs.transform(X).toarray()
+    np.testing.assert_allclose(in_memory.transform(X).toarray(), expected, rtol=1e-9)
+    scaled = on_dask.transform(X_dask)
+    assert isinstance(scaled, da.Array) and sp.issparse(scaled._meta)
+    blocks = scaled.compute()
+    np.testing.assert_allclose(blocks.toarray(), expected, rtol=1e-9)
+    with pytest.raises(ValueError, match="Cannot center sparse matrices.*with_mean=False"):
+        StandardScaler().fit(X_dask)
+    with pytest.raises(ValueError, match="Cannot center sparse matrices.*with_mean=False"):
+        StandardScaler().fit(X)

@@ -240,6 +240,8 @@ def feature_moments(
     ValueError
         Naming the chunk and the row of the first infinite value.
     """
+    if hasattr(X, "indptr"):
+        return _sparse_feature_moments(X, weights, chunk_index, first_row)
     X = np.asarray(X, dtype=np.float64)
     w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     missing = np.isnan(X)
@@ -281,6 +283,35 @@ class FoldGramPartial:
         return FoldGramPartial(
             tuple(merge_gram_partials([a, b]) for a, b in zip(self.folds, other.folds, strict=True))
         )
+
+
+def _sparse_feature_moments(
+    X: Any, weights: np.ndarray | None, chunk_index: int, first_row: int
+) -> FeatureMomentsPartial:
+    """:func:`feature_moments` of a CSR block: the implicit zeros are present values."""
+    X = X.tocsr()
+    n_rows, n_columns = X.shape
+    w = np.ones(n_rows) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    data = np.asarray(X.data, dtype=np.float64)
+    row_of = np.repeat(np.arange(n_rows), np.diff(X.indptr))
+    if np.isinf(data).any():
+        row = int(row_of[np.argmax(np.isinf(data))])
+        raise ValueError(
+            f"Input X contains infinity in chunk {chunk_index} at row {first_row + row} "
+            f"(row {row} of the chunk); NaN is a missing value, infinity is not."
+        )
+    missing = np.isnan(data)
+    stored_w = np.where(missing, 0.0, w[row_of])
+    values = np.where(missing, 0.0, data)
+    missing_w = np.bincount(
+        X.indices, weights=np.where(missing, w[row_of], 0.0), minlength=n_columns
+    )
+    n = float(w.sum()) - missing_w
+    sums = np.bincount(X.indices, weights=stored_w * values, minlength=n_columns)
+    squares = np.bincount(X.indices, weights=stored_w * values**2, minlength=n_columns)
+    mean = np.divide(sums, n, out=np.zeros(n_columns), where=n > 0)
+    m2 = np.maximum(squares - n * mean**2, 0.0)
+    return FeatureMomentsPartial(n, mean, m2)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.preprocessing._data import _handle_zeros_in_scale, _is_constant_feature
 from sklearn.utils._param_validation import Interval
@@ -136,11 +137,13 @@ class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             X = validate_data(
                 self,
                 X,
-                accept_sparse=False,
+                accept_sparse=("csr", "csc"),
                 dtype=[np.float64, np.float32],
                 ensure_all_finite="allow-nan",
                 reset=first_call,
             )
+            if scipy.sparse.issparse(X):
+                self._refuse_centring_sparse("X")
             if weighted:
                 sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
             batch = feature_moments(X, sample_weight)
@@ -162,7 +165,9 @@ class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X, _, sample_weight, input_passes = validation.with_known_rows(
             X, None, sample_weight, retries=self.retries
         )
-        X = validation.check_dask_X(X)
+        X = validation.check_dask_X(X, accept_sparse=True)
+        if scipy.sparse.issparse(X._meta):
+            self._refuse_centring_sparse("X's chunks")
         if reset:
             self.n_features_in_ = int(X.shape[1])
         elif X.shape[1] != self.n_features_in_:
@@ -184,6 +189,13 @@ class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         moments = frame.reduce(FeatureMoments("X", weight_column), frame.first_rows)
         self.n_passes_ = input_passes + frame.n_passes
         return moments
+
+    def _refuse_centring_sparse(self, what: str) -> None:
+        if self.with_mean:
+            raise ValueError(
+                f"Cannot center sparse matrices ({what} are sparse): pass `with_mean=False` "
+                "instead. Centring would make every zero a stored value."
+            )
 
     def _moments(self) -> FeatureMomentsPartial:
         """The moments behind the fitted attributes (to merge a new batch into)."""
@@ -212,7 +224,13 @@ class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         mean = self.mean_ if self.with_mean else None
         scale = self.scale_ if self.with_std else None
 
-        def scaled(block: np.ndarray) -> np.ndarray:
+        def scaled(block: Any) -> Any:
+            if scipy.sparse.issparse(block):  # with_mean=False: only the scale applies
+                sparse_block: Any = block
+                if scale is None:
+                    return scipy.sparse.csr_matrix(sparse_block, dtype=np.float64)
+                factor = np.asarray(scale if inverse else 1.0 / scale)
+                return scipy.sparse.csr_matrix(sparse_block.multiply(factor[np.newaxis, :]))
             out = np.array(block, dtype=np.float64)
             if inverse:
                 if scale is not None:
@@ -234,23 +252,30 @@ class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if validation.is_dask_collection(X):
             from daskgd.engine.execution import map_row_blocks
 
-            X = validation.check_dask_X(X)
+            X = validation.check_dask_X(X, accept_sparse=True)
             if X.shape[1] != self.n_features_in_:
                 raise ValueError(
                     f"X has {X.shape[1]} features, but StandardScaler is expecting "
                     f"{self.n_features_in_} features as input."
                 )
+            if scipy.sparse.issparse(X._meta):
+                self._refuse_centring_sparse("X's chunks")
+                return X.map_blocks(function, dtype=np.float64, meta=X._meta)
             return map_row_blocks(function, X, int(X.shape[1]))
         copy = self.copy if copy is None else copy
         X = validate_data(
             self,
             X,
             reset=False,
-            accept_sparse=False,
+            accept_sparse=("csr", "csc"),
             copy=copy,
             dtype=[np.float64, np.float32],
             ensure_all_finite="allow-nan",
         )
+        if scipy.sparse.issparse(X):
+            self._refuse_centring_sparse("X")
+            sparse_X: Any = X
+            return function(sparse_X).astype(sparse_X.dtype)
         dtype = X.dtype
         out = function(X).astype(dtype, copy=False)
         if not copy:
@@ -293,5 +318,6 @@ class StandardScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = not self.with_mean
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
