@@ -119,7 +119,7 @@ def _check_chunk_type(array: da.Array, name: str, accept_sparse: bool) -> None:
         if not accept_sparse:
             raise ValueError(
                 f"{name}'s chunks are scipy.sparse {sparse_format} matrices, which this "
-                "estimator does not take yet (the full-batch linear models do): densify "
+                "estimator does not take yet (the linear models do): densify "
                 f"them with {name}.map_blocks(lambda block: block.toarray())."
             )
         if sparse_format != "csr":

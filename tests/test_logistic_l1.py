@@ -90,3 +90,27 @@ def test_solvers_that_need_a_smooth_penalty_say_so():
     X, y = _standardised(load_breast_cancer)
     with pytest.raises(ValueError, match="needs a smooth penalty"):
         LogisticRegression(l1_ratio=0.5, solver="newton").fit(X, y)
+
+
+def test_digits_ten_classes_on_dask_equal_scikit_learn(client: Client):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0  # pixels in [0, 1]; some are 0 on every image
+    uneven = ((400, 197, 600, len(y) - 1197),)
+    X_dask, y_dask = da.from_array(X, chunks=(uneven[0], 64)), da.from_array(y, chunks=uneven)
+    ours = LogisticRegression(C=0.5, tol=1e-10).fit(X_dask, y_dask)
+    theirs = linear_model.LogisticRegression(C=0.5, tol=1e-12, max_iter=10_000).fit(X, y)
+    assert ours.coef_.shape == (10, 64)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(X_dask).compute(), theirs.predict(X))
+    # With an L1 penalty: the optimality conditions, and no worse than saga.
+    C, l1_ratio = 0.5, 1.0
+    sparse = LogisticRegression(C=C, l1_ratio=l1_ratio, tol=1e-9).fit(X_dask, y_dask)
+    value, subgradient, intercept_gradient = _objective_and_subgradient(sparse, X, y, C, l1_ratio)
+    assert np.abs(subgradient).max() < 1e-9 * len(y) * C
+    assert np.abs(intercept_gradient).max() < 1e-9 * len(y) * C
+    assert (sparse.coef_ == 0).mean() > 0.3  # the L1 penalty zeroes many pixels
+    saga = linear_model.LogisticRegression(C=C, l1_ratio=l1_ratio, solver="saga", tol=1e-4)
+    saga.fit(X, y)
+    assert value <= _objective_and_subgradient(saga, X, y, C, l1_ratio)[0]

@@ -349,10 +349,7 @@ class ChunkedFrame:
             flat = [b for bs in got for b in bs if b is not None]
             computed = iter(self.compute(*flat))
             got = [[None if b is None else next(computed) for b in bs] for bs in got]
-        return [
-            None if bs[0] is None else np.concatenate([np.asarray(b) for b in bs])[:stop]
-            for bs in got
-        ]
+        return [None if bs[0] is None else _stacked_rows(bs)[:stop] for bs in got]
 
     # ---- passes ----
 
@@ -672,6 +669,15 @@ class ChunkedFrame:
             )
         self._passed(local_epochs)
         return result
+
+
+def _stacked_rows(blocks: list[Any]) -> Any:
+    """Row blocks stacked: NumPy arrays, or CSR matrices (kept sparse)."""
+    if hasattr(blocks[0], "indptr"):
+        import scipy.sparse
+
+        return scipy.sparse.vstack(blocks, format="csr")
+    return np.concatenate([np.asarray(b) for b in blocks])
 
 
 def _set_allowed_failures(dask_scheduler: Any, value: int) -> int:

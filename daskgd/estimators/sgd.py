@@ -105,7 +105,7 @@ class _SGDBase(BaseEstimator):
             X, y, sample_weight, self._input_passes = validation.with_known_rows(
                 X, y, sample_weight, retries=self.retries
             )
-            X = validation.check_dask_X(X)
+            X = validation.check_dask_X(X, accept_sparse=True)
             if self._continuing and X.shape[1] != self.n_features_in_:
                 raise ValueError(
                     f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
@@ -126,7 +126,7 @@ class _SGDBase(BaseEstimator):
             self,
             X,
             y,
-            accept_sparse=False,
+            accept_sparse="csr",
             dtype=[np.float64, np.float32],
             order="C",
             reset=not self._continuing,
@@ -311,7 +311,9 @@ class _SGDBase(BaseEstimator):
     def _decision_blocks(self, X: Any, method: str) -> Any:
         check_is_fitted(self, "sgd_")
         if validation.is_dask_collection(X):
-            X = validation.check_dask_X_predict(X, self.n_features_in_, type(self).__name__)
+            X = validation.check_dask_X_predict(
+                X, self.n_features_in_, type(self).__name__, accept_sparse=True
+            )
             from daskgd.engine.execution import map_row_blocks
 
             function = getattr(self.sgd_, method)
@@ -320,8 +322,13 @@ class _SGDBase(BaseEstimator):
             if method == "predict" or (method == "decision_function" and self._binary_output):
                 return map_row_blocks(function, X, None)
             return map_row_blocks(function, X, self._n_columns(method))
-        X = validate_data(self, X, accept_sparse=False, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, accept_sparse="csr", reset=False, dtype=[np.float64, np.float32])
         return getattr(self.sgd_, method)(X)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR, in memory or as dask chunks
+        return tags
 
     @property
     def _binary_output(self) -> bool:

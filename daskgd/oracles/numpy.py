@@ -98,7 +98,7 @@ class InMemoryChunks:
             )
             for start in starts
         ]
-        self.chunk_rows = tuple(len(block[0]) for block in self.blocks)
+        self.chunk_rows = tuple(int(block[0].shape[0]) for block in self.blocks)
         self.persisted = True
         self.n_passes = 0
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from daskgd.oracles.numpy import InMemoryChunks
 from daskgd.penalties import Penalty
-from daskgd.stochastic.steps import BlockTrainer, SGDState, raw_prediction
+from daskgd.stochastic.steps import BlockTrainer, SGDState, as_rows, raw_prediction
 
 #: Step sizes ``learning_rate="auto"`` tries, smallest first (the first wins ties).
 ETA0_CANDIDATES = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -103,13 +103,12 @@ def choose_eta0(runner: Any, state: SGDState, trainer: BlockTrainer, penalty: Pe
         One of :data:`ETA0_CANDIDATES`; the smallest when none gave a finite objective.
     """
     X, y, weight = runner.head(AUTO_SAMPLE_ROWS)
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = as_rows(X), np.asarray(y)
     weight = None if weight is None else np.asarray(weight)
-    split = max(1, int(0.8 * len(X)))
-    if split >= len(X):
-        split = len(X)
+    n_rows = X.shape[0]
+    split = min(max(1, int(0.8 * n_rows)), n_rows)
     sample = InMemoryChunks(X[:split], y[:split], None if weight is None else weight[:split])
-    held_out = (X[split:], y[split:]) if split < len(X) else (X, y)
+    held_out = (X[split:], y[split:]) if split < n_rows else (X, y)
     best_eta, best_value = ETA0_CANDIDATES[0], np.inf
     for eta0 in ETA0_CANDIDATES:
         candidate = with_constant_rate(state.model, eta0)

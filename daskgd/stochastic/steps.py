@@ -59,6 +59,11 @@ class SGDState:
         return replace(self, loss_sum=0.0, weight_sum=0.0, n_rows=0)
 
 
+def as_rows(X: Any) -> Any:
+    """A block of rows as NumPy, or kept as it is when it is a CSR matrix."""
+    return X if hasattr(X, "indptr") else np.asarray(X)
+
+
 def validation_mask(chunk_index: int, n_rows: int, fraction: float, seed: int) -> np.ndarray:
     """Rows of a chunk held out for validation: a fixed, seeded share of each chunk."""
     if fraction <= 0:
@@ -101,7 +106,7 @@ class BlockTrainer:
         self, chunk_index: int, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         held_out = validation_mask(
-            chunk_index, len(X), self.validation_fraction, self.validation_seed
+            chunk_index, X.shape[0], self.validation_fraction, self.validation_seed
         )
         if not held_out.any():
             return X, y, weight
@@ -117,13 +122,13 @@ class BlockTrainer:
         sample_weight: np.ndarray | None,
     ) -> SGDState:
         """Learn from one chunk's rows with one ``partial_fit`` call (per-sample SGD)."""
-        X, y, weight = self._training_rows(chunk_index, np.asarray(X), np.asarray(y), sample_weight)
-        if len(X) == 0:
+        X, y, weight = self._training_rows(chunk_index, as_rows(X), np.asarray(y), sample_weight)
+        if X.shape[0] == 0:
             return state
         model = copy.deepcopy(state.model)
         raw = raw_prediction(model, X, self._n_outputs)
         row_loss = self.loss.loss(self._encoded_targets(y), raw)
-        row_weight = np.ones(len(X)) if weight is None else np.asarray(weight, dtype=np.float64)
+        row_weight = np.ones(X.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64)
         if self.classes is None:
             model.partial_fit(X, y, sample_weight=weight)
         else:
@@ -132,7 +137,7 @@ class BlockTrainer:
             model=model,
             loss_sum=state.loss_sum + float(row_weight @ row_loss),
             weight_sum=state.weight_sum + float(row_weight.sum()),
-            n_rows=state.n_rows + len(X),
+            n_rows=state.n_rows + X.shape[0],
         )
 
     def score_block(
@@ -144,17 +149,17 @@ class BlockTrainer:
         sample_weight: np.ndarray | None,
     ) -> dict[str, float]:
         """Sufficient statistics of the validation score on a chunk's held-out rows."""
-        X, y = np.asarray(X), np.asarray(y)
+        X, y = as_rows(X), np.asarray(y)
         held_out = validation_mask(
-            chunk_index, len(X), self.validation_fraction, self.validation_seed
+            chunk_index, X.shape[0], self.validation_fraction, self.validation_seed
         )
         X, y = X[held_out], y[held_out]
         weight = (
-            np.ones(len(X))
+            np.ones(X.shape[0])
             if sample_weight is None
             else np.asarray(sample_weight, dtype=np.float64)[held_out]
         )
-        if len(X) == 0:
+        if X.shape[0] == 0:
             return {"n": 0.0, "correct": 0.0, "sse": 0.0, "sum_y": 0.0, "sum_y2": 0.0}
         prediction = model.predict(X)
         if self.classes is not None:
@@ -189,9 +194,9 @@ def validation_score(totals: dict[str, float], classifier: bool) -> float:
 def raw_prediction(model: Any, X: np.ndarray, n_outputs: int) -> np.ndarray:
     """``X @ coef_.T + intercept_`` of a scikit-learn model, zeros before its first fit."""
     if not hasattr(model, "coef_"):
-        return np.zeros((len(X), n_outputs))
+        return np.zeros((X.shape[0], n_outputs))
     coef = np.atleast_2d(model.coef_)
-    return X @ coef.T + np.atleast_1d(model.intercept_)
+    return np.asarray(X @ coef.T) + np.atleast_1d(model.intercept_)
 
 
 def average_states(*states: SGDState) -> SGDState:
