@@ -66,9 +66,26 @@ def l1_logistic_objective(X, y, coef, intercept, C):
     return float(log_loss.mean()) + float(np.abs(coef).sum()) / (C * len(y))
 
 
+def l2_logistic_objective(X, y, coef, intercept, alpha):
+    raw = X @ coef + intercept
+    return float(np.mean(np.logaddexp(0.0, raw) - y * raw)) + 0.5 * alpha * float(coef @ coef)
+
+
 def poisson_objective(X, y, coef, intercept, alpha):
     raw = X @ coef + intercept
     return float(np.mean(np.exp(raw) - y * raw)) + 0.5 * alpha * float(coef @ coef)
+
+
+def score_rows(rows: list[dict[str, Any]], objective: Callable[[Any, float], float]) -> None:
+    """Add each row's coefficients, passes and ``objective(coef, intercept)``."""
+    for row in rows:
+        coef = np.ravel(row["model"].coef_)
+        intercept = float(np.ravel(row["model"].intercept_)[0])
+        row.update(
+            coef=coef,
+            passes=getattr(row["model"], "n_passes_", ""),
+            objective=objective(coef, intercept),
+        )
 
 
 def print_table(title: str, rows: list[dict[str, Any]]) -> None:
@@ -189,16 +206,7 @@ def main() -> None:
                 rows.append(
                     {"name": "dask-ml elastic_net (admm)", "seconds": seconds, "model": peer}
                 )
-            for row in rows:
-                coef, intercept = (
-                    np.ravel(row["model"].coef_),
-                    float(np.ravel(row["model"].intercept_)[0]),
-                )
-                row.update(
-                    coef=coef,
-                    passes=getattr(row["model"], "n_passes_", ""),
-                    objective=enet_objective(X_r, y_r, coef, intercept, alpha, l1_ratio),
-                )
+            score_rows(rows, lambda c, b: enet_objective(X_r, y_r, c, b, alpha, l1_ratio))
             print_table(f"ElasticNet(alpha={alpha}, l1_ratio={l1_ratio})", rows)
 
             # ---- LassoCV ----
@@ -258,16 +266,7 @@ def main() -> None:
                 rows.append(
                     {"name": "dask-ml l1 (proximal_grad)", "seconds": seconds, "model": peer}
                 )
-            for row in rows:
-                coef, intercept = (
-                    np.ravel(row["model"].coef_),
-                    float(np.ravel(row["model"].intercept_)[0]),
-                )
-                row.update(
-                    coef=coef,
-                    passes=getattr(row["model"], "n_passes_", ""),
-                    objective=l1_logistic_objective(X_c, y_c, coef, intercept, C),
-                )
+            score_rows(rows, lambda c, b: l1_logistic_objective(X_c, y_c, c, b, C))
             print_table(f"L1 LogisticRegression(C={C:g})", rows)
 
             # ---- Poisson ----
@@ -317,17 +316,9 @@ def main() -> None:
                 rows.append(
                     {"name": "dask-ml PoissonRegression (admm)", "seconds": seconds, "model": peer}
                 )
-            for row in rows:
-                coef, intercept = (
-                    np.ravel(row["model"].coef_),
-                    float(np.ravel(row["model"].intercept_)[0]),
-                )
-                row.update(
-                    coef=coef,
-                    passes=getattr(row["model"], "n_passes_", ""),
-                    objective=poisson_objective(X_c, counts_memory, coef, intercept, alpha),
-                )
+            score_rows(rows, lambda c, b: poisson_objective(X_c, counts_memory, c, b, alpha))
             print_table(f"PoissonRegressor(alpha={alpha})", rows)
+
             # ---- sparse logistic: hashed text ----
             import scipy.sparse as sp
             from sklearn.feature_extraction.text import HashingVectorizer
@@ -371,18 +362,11 @@ def main() -> None:
             rows.append(
                 {"name": "scikit-learn lbfgs (CSR in memory)", "seconds": seconds, "model": theirs}
             )
-            for row in rows:
-                coef, intercept = (
-                    np.ravel(row["model"].coef_),
-                    float(np.ravel(row["model"].intercept_)[0]),
-                )
-                raw = hashed @ coef + intercept
-                log_loss = np.logaddexp(0.0, raw) - labels * raw
-                row.update(
-                    coef=coef,
-                    passes=getattr(row["model"], "n_passes_", ""),
-                    objective=float(log_loss.mean()) + 0.5 * float(coef @ coef) / n_documents,
-                )
+            # C=1: the L2 penalty per row is 1 / (2 n) ||w||^2, i.e. alpha = 1 / n.
+            score_rows(
+                rows,
+                lambda c, b: l2_logistic_objective(hashed, labels, c, b, 1.0 / n_documents),
+            )
             print_table(
                 f"sparse LogisticRegression(C=1): {n_documents:,} documents x 2**18 hashed "
                 f"features ({hashed.nnz:,} stored values; dask-ml takes no scipy.sparse chunks)",
