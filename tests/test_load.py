@@ -7,8 +7,8 @@ memory bounded." Two ways of running many fits at once are tested:
 
 - sixteen client threads, released together by a barrier, each call ``fit`` on dask
   arrays through one shared ``Client`` (a mix of estimators, solvers and
-  hyperparameters, two of them identical so that two fits submit the same keys at
-  the same time); every fitted attribute that the solver path determines
+  hyperparameters, two of them identical, which submit the same work at the same
+  time under keys of their own); every fitted attribute that the solver path determines
   (``coef_``, ``intercept_``, ``n_iter_``, ``n_passes_``, ``loss_curve_``) must equal
   (``np.array_equal``) that of the same fit run alone beforehand on the same cluster;
 - ``GridSearchCV`` over sixteen candidates with distributed's joblib backend

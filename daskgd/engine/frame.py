@@ -22,6 +22,7 @@ worker held what, or on a worker lost mid-fit. Every pass is counted in
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -120,7 +121,10 @@ class ChunkedFrame:
         self.retries = retries
         self.split_every = max(2, split_every or DEFAULT_SPLIT_EVERY)
         self.array_names = input_names(list(present.values()), list(present))
-        self.token = tokenize(*present.values())
+        # A fresh token per frame: two fits never share keys, not even over the same data
+        # from two clients, whose shared intermediate keys the scheduler could forget
+        # under one while the other still needs them ("lost dependencies").
+        self.token = tokenize(*present.values(), uuid.uuid4().hex)
         self.persisted = should_persist(sum(int(a.nbytes) for a in present.values()), cache)
         self.client = active_client()
         workers = worker_addresses()

@@ -87,10 +87,11 @@ def test_chunks_and_derived_columns_are_kept_where_placed(client):
     holders = client.who_has(blocks)
     for key, worker in zip(keys, frame.placement, strict=True):
         assert list(holders[key]) == [worker]
-    # Deterministic keys: the same derivation names the same blocks, another others.
+    # Two frames never share keys, even for the same derivation of the same data: two
+    # clients fitting it at once must not depend on each other's intermediate keys.
     twin = frame_of(25, True, X=X, y=LABELS)
     twin.derive("y", encode_labels, ["y"], broadcast=np.array([0, 1, 2]))
-    assert [block.key for block in twin.blocks("y")] == keys
+    assert not {block.key for block in twin.blocks("y")} & set(keys)
     np.testing.assert_array_equal(np.concatenate(client.gather(blocks))[:, 0], LABELS)
     frame.release("y")
     assert not frame.has("y")
