@@ -3,8 +3,10 @@ r"""The ``daskgd`` command line: make data, fit a model on files, predict.
 Examples
 --------
 daskgd make-data data.zarr --rows 1000000 --features 20 --task classification
-daskgd fit data.zarr --model logistic --param C=0.5 -o model.daskgd --plot loss.png
+daskgd fit data.zarr --model logistic --param C=0.5 -o model.daskgd --plot loss.svg
 daskgd predict model.daskgd data.zarr -o predictions.zarr
+daskgd evaluate model.daskgd data.zarr --json metrics.json
+daskgd fit data.zarr --model linear -o model.daskgd --n-workers 4 --memory-limit 2GB
 daskgd fit data.zarr --model linear -o model.daskgd --tls
 daskgd fit data.zarr --model linear -o model.daskgd --scheduler tls://host:8786 \
     --tls-ca-file ca.pem --tls-cert client.pem --tls-key client-key.pem
@@ -15,6 +17,8 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,8 +51,18 @@ def _parse_param(text: str) -> tuple[str, Any]:
         return key, value
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (and exit status 2), no usage dump."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="daskgd", description=__doc__.split("\n")[0])
+    from daskgd import __version__
+
+    parser = _Parser(prog="daskgd", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"daskgd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     make = commands.add_parser("make-data", help="write synthetic data with a known model")
@@ -60,10 +74,25 @@ def _parser() -> argparse.ArgumentParser:
     make.add_argument("--seed", type=int, default=0)
 
     def add_cluster_options(command: argparse.ArgumentParser) -> None:
-        command.add_argument("--scheduler", help="address of a running dask scheduler")
-        command.add_argument("--workers", type=int, default=2, help="local workers")
-        command.add_argument("--threads", type=int, default=1, help="threads per local worker")
-        command.add_argument("--memory-limit", default="auto", help="per local worker")
+        command.add_argument(
+            "--scheduler",
+            default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
+            help="address of a running dask scheduler (default: $DASK_SCHEDULER_ADDRESS; "
+            "without either, a local cluster on 127.0.0.1)",
+        )
+        command.add_argument(
+            "--n-workers", "--workers", type=int, default=2, help="local cluster: workers"
+        )
+        command.add_argument(
+            "--threads-per-worker",
+            "--threads",
+            type=int,
+            default=1,
+            help="local cluster: threads per worker",
+        )
+        command.add_argument(
+            "--memory-limit", default="auto", help="local cluster: memory per worker (e.g. 2GB)"
+        )
         command.add_argument(
             "--tls",
             action="store_true",
@@ -86,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--model", choices=sorted(MODELS), required=True)
     fit.add_argument("--param", type=_parse_param, action="append", default=[])
     fit.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
-    fit.add_argument("--plot", type=Path, help="write the loss curve to this PNG")
+    fit.add_argument(
+        "--plot", type=Path, help="write the loss curve here: .svg, or .png with matplotlib"
+    )
     fit.add_argument("--report", type=Path, help="write a JSON report here")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     add_cluster_options(fit)
@@ -99,6 +130,16 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--proba", action="store_true", help="class probabilities")
     add_cluster_options(predict)
     add_data_options(predict)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score a saved model on data files, in one pass"
+    )
+    evaluate.add_argument("model", type=Path)
+    evaluate.add_argument("data", nargs="+")
+    evaluate.add_argument("--target", help="target array, file::dataset, or table column")
+    evaluate.add_argument("--json", type=Path, help="also write the metrics to this JSON file")
+    add_cluster_options(evaluate)
+    add_data_options(evaluate)
     return parser
 
 
@@ -118,8 +159,8 @@ def _client(args: argparse.Namespace) -> Any:
                 "a local cluster started with --tls makes temporary credentials."
             )
         return start_local_cluster(
-            n_workers=args.workers,
-            threads_per_worker=args.threads,
+            n_workers=args.n_workers,
+            threads_per_worker=args.threads_per_worker,
             memory_limit=args.memory_limit,
             tls=args.tls,
         )
@@ -165,26 +206,56 @@ def _load(args: argparse.Namespace, target: str | None) -> tuple[Any, Any]:
     )
 
 
-def _plot(curve: np.ndarray, path: Path, title: str) -> None:
-    import matplotlib
+def json_value(value: Any) -> Any:
+    """``value`` as JSON: numbers, strings, booleans, None, lists and dicts as themselves.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Non-finite floats, which JSON lacks, become the strings ``"inf"``, ``"-inf"`` and
+    ``"nan"``; anything else (an estimator, a callable) becomes its ``repr``.
 
-    figure, axes = plt.subplots(figsize=(6, 4))
-    values = np.asarray(curve, dtype=float)
-    gap = values - values.min()
-    if len(values) > 1 and np.all(gap[:-1] > 0):
-        axes.semilogy(np.arange(1, len(values)), gap[:-1], marker="o")
-        axes.set_ylabel("objective - final objective")
-    else:
-        axes.plot(np.arange(1, len(values) + 1), values, marker="o")
-        axes.set_ylabel("objective")
-    axes.set_xlabel("iteration")
-    axes.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    Parameters
+    ----------
+    value : object
+        A parameter value or a figure.
+
+    Returns
+    -------
+    value : object
+        Something ``json.dumps`` writes as standard JSON.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): json_value(item) for key, item in value.items()}
+    return repr(value)
+
+
+def _announce(client: Any) -> str:
+    """Print where the work runs (scheduler and dashboard) on standard error."""
+    scheduler = str(client.scheduler.address)
+    link = str(client.dashboard_link)
+    page = link.rsplit("/", 1)[0] + "/daskgd" if link.endswith("/status") else None
+    print(
+        f"scheduler: {scheduler}\ndashboard: {link}"
+        + (f" (daskgd's page: {page})" if page else ""),
+        file=sys.stderr,
+    )
+    return scheduler
+
+
+def _load_model(path: Path) -> Any:
+    from daskgd.serialization import load_model
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model file.")
+    return load_model(path, warn=False)
 
 
 def cmd_make_data(args: argparse.Namespace) -> int:
@@ -208,32 +279,42 @@ def cmd_make_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_fit(args: argparse.Namespace) -> int:
-    """``daskgd fit``."""
-    from daskgd.serialization import save_model
+class CommandError(ValueError):
+    """A mistake in the command line or its files: one line, exit status 2."""
 
+
+def _estimator(args: argparse.Namespace) -> Any:
+    """The ``--model`` estimator with the ``--param`` values, refusing unknown parameters."""
     params = dict(args.param)
     estimator = estimator_class(MODELS[args.model])()
     unknown = sorted(set(params) - set(estimator.get_params()))
     if unknown:
-        raise SystemExit(
-            f"daskgd fit: {MODELS[args.model]} has no parameter {unknown}; it has "
-            f"{sorted(estimator.get_params())}."
+        raise CommandError(
+            f"{MODELS[args.model]} has no parameter {', '.join(unknown)}; it has "
+            f"{', '.join(sorted(estimator.get_params()))}."
         )
-    estimator.set_params(**params, **({} if args.quiet else {"verbose": 1}))
+    return estimator.set_params(**params, **({} if args.quiet else {"verbose": 1}))
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``daskgd fit``."""
+    from daskgd.cluster import close_client
+    from daskgd.plotting import check_plot_path, write_loss_plot
+    from daskgd.serialization import save_model
+
+    estimator = _estimator(args)
+    if args.plot:
+        check_plot_path(args.plot)
+    X, y = _load(args, args.target)  # metadata only: a bad path fails before any cluster
+    if y is None:
+        raise CommandError("no target: pass --target (an array, file::dataset or column).")
     client = _client(args)
     try:
-        scheduler = client.scheduler.address
-        print(f"scheduler: {scheduler}\ndashboard: {client.dashboard_link}", file=sys.stderr)
-        X, y = _load(args, args.target)
-        if y is None:
-            raise SystemExit("daskgd fit: no target; pass --target.")
+        scheduler = _announce(client)
         started = time.perf_counter()
         estimator.fit(X, y)
         seconds = time.perf_counter() - started
     finally:
-        from daskgd.cluster import close_client
-
         close_client(client)
     save_model(estimator, args.output)
     curve = np.asarray(getattr(estimator, "loss_curve_", []), dtype=float)
@@ -247,7 +328,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         described = f"{size['n_trees']} trees"
     report = {
         "model": type(estimator).__name__,
-        "params": {k: repr(v) for k, v in estimator.get_params().items()},
+        "params": json_value(estimator.get_params()),
         "solver": getattr(estimator, "solver_", getattr(estimator, "strategy", None)),
         "n_rows": int(X.shape[0]),
         "n_features": int(X.shape[1]),
@@ -266,9 +347,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         f"{seconds:.2f}s, {described} -> {args.output}"
     )
     if args.report:
-        args.report.write_text(json.dumps(report, indent=2))
+        args.report.write_text(json.dumps(json_value(report), indent=2, allow_nan=False))
     if args.plot and curve.size:
-        _plot(curve, args.plot, f"{report['model']} ({report['solver']})")
+        write_loss_plot(curve, args.plot, f"{report['model']} ({report['solver']})")
     elif args.plot:
         print(
             f"daskgd fit: no loss curve to plot ({report['model']} records its loss only "
@@ -280,13 +361,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``daskgd predict``."""
-    from daskgd.serialization import load_model
+    from daskgd.cluster import close_client
 
-    estimator = load_model(args.model)
+    estimator = _load_model(args.model)
+    if args.proba and not hasattr(estimator, "predict_proba"):
+        raise CommandError(f"--proba: {type(estimator).__name__} has no predict_proba.")
+    X, _ = _load(args, None)
     client = _client(args)
     try:
-        print(f"scheduler: {client.scheduler.address}", file=sys.stderr)
-        X, _ = _load(args, None)
+        _announce(client)
         method = estimator.predict_proba if args.proba else estimator.predict
         prediction = method(X)
         if str(args.output).endswith(".npy"):
@@ -296,15 +379,83 @@ def cmd_predict(args: argparse.Namespace) -> int:
             # their working directory.
             prediction.to_zarr(str(args.output.resolve()), overwrite=True)
     finally:
-        from daskgd.cluster import close_client
-
         close_client(client)
     print(f"wrote {prediction.shape[0]:,} predictions to {args.output}")
     return 0
 
 
+def _metrics_text(metrics: dict[str, Any]) -> str:
+    """The metrics of :func:`daskgd.evaluation.evaluate` as lines for a terminal."""
+
+    def figure(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.6g}"
+
+    if "r2" in metrics:
+        names = {"r2": "R^2", "mse": "MSE", "mae": "MAE"}
+        return "\n".join(f"{label:<9}{figure(metrics[key])}" for key, label in names.items())
+    names = {"accuracy": "accuracy", "log_loss": "log-loss", "roc_auc": "ROC AUC"}
+    lines = [f"{label:<9}{figure(metrics[key])}" for key, label in names.items()]
+    labels = [str(c) for c in metrics["classes"]]
+    rows = [[str(v) for v in row] for row in metrics["confusion_matrix"]]
+    width = max(len(text) for text in labels + [v for row in rows for v in row])
+    lines.append("confusion matrix (rows: true class, columns: predicted):")
+    lines.append(" " * (width + 2) + " ".join(label.rjust(width) for label in labels))
+    lines += [
+        f"{label.rjust(width)}  " + " ".join(v.rjust(width) for v in row)
+        for label, row in zip(labels, rows, strict=True)
+    ]
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``daskgd evaluate``."""
+    from daskgd.cluster import close_client
+    from daskgd.evaluation import evaluate
+
+    estimator = _load_model(args.model)
+    X, y = _load(args, args.target)
+    if y is None:
+        raise CommandError("no target: pass --target (an array, file::dataset or column).")
+    client = _client(args)
+    try:
+        _announce(client)
+        started = time.perf_counter()
+        metrics = evaluate(estimator, X, y)
+        seconds = time.perf_counter() - started
+    finally:
+        close_client(client)
+    print(
+        f"{type(estimator).__name__} on {int(X.shape[0]):,} rows of {', '.join(args.data)} "
+        f"(1 pass, {seconds:.2f}s):"
+    )
+    print(_metrics_text(metrics))
+    if args.json:
+        report = {
+            "model": type(estimator).__name__,
+            "model_file": str(args.model),
+            "data": args.data,
+            "n_passes": 1,
+            "seconds": seconds,
+            **metrics,
+        }
+        args.json.write_text(json.dumps(json_value(report), indent=2, allow_nan=False))
+    return 0
+
+
+COMMANDS = {
+    "make-data": cmd_make_data,
+    "fit": cmd_fit,
+    "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``daskgd`` command.
+
+    Errors in the command line or its files (a missing file, an unknown target
+    column or parameter, a model file this daskgd cannot read) print one line
+    naming the problem and return 2; no traceback.
 
     Parameters
     ----------
@@ -317,11 +468,11 @@ def main(argv: list[str] | None = None) -> int:
         Exit status.
     """
     args = _parser().parse_args(argv)
-    commands = {"make-data": cmd_make_data, "fit": cmd_fit, "predict": cmd_predict}
     try:
-        return commands[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"daskgd {args.command}: error: {error}", file=sys.stderr)
+        return COMMANDS[args.command](args)
+    except (ValueError, KeyError, OSError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"daskgd {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

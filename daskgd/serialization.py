@@ -128,7 +128,15 @@ def load_model(path: str | Path, *, warn: bool = True) -> Any:
     -------
     estimator : object
     """
-    read_header(path)
+    from daskgd import __version__
+
+    header = read_header(path)
+    if header.get("daskgd") != __version__:
+        raise ValueError(
+            f"{str(path)!r} was written by daskgd {header.get('daskgd')}; this is daskgd "
+            f"{__version__}, whose classes may differ: refit the model with this version, "
+            f"or load it with daskgd {header.get('daskgd')}."
+        )
     if warn:
         warnings.warn(
             f"Loading {str(path)!r} unpickles it, which can execute code: load only model "

@@ -596,6 +596,37 @@ class TargetRange(Reduction):
 
 
 @dataclass(frozen=True)
+class ModelMetrics(Reduction):
+    """The metric sums (:mod:`daskgd.metrics`) of the broadcast fitted model on each chunk.
+
+    Parameters
+    ----------
+    classifier : bool
+        Score the model as a classifier (labels, probabilities or decision values)
+        rather than as a regressor.
+    """
+
+    classifier: bool
+    name: ClassVar[str] = "daskgd-evaluate"
+    broadcast_name: ClassVar[str] = "daskgd-model"
+
+    def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> Any:
+        from daskgd.metrics import classification_partial, regression_partial
+
+        X, y, sample_weight = blocks
+        try:
+            if not self.classifier:
+                return regression_partial(y, broadcast.predict(X), sample_weight)
+            probabilities = hasattr(broadcast, "predict_proba")
+            scores = (broadcast.predict_proba if probabilities else broadcast.decision_function)(X)
+            return classification_partial(
+                y, broadcast.predict(X), scores, broadcast.classes_, probabilities, sample_weight
+            )
+        except ValueError as error:
+            raise ValueError(f"chunk {chunk_index}: {error}") from error
+
+
+@dataclass(frozen=True)
 class ColumnMoments(Reduction):
     """Weighted means and sums of squared deviations of every column of ``X``."""
 

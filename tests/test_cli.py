@@ -1,16 +1,15 @@
-"""Loaders, synthetic data and the ``daskgd`` command line, on real files in ``tmp_path``.
+"""The ``daskgd`` command line as real subprocesses on real files in ``tmp_path``.
 
-``daskgd.io.load`` is checked on every format it reads (zarr, HDF5, .npy, Parquet,
-CSV) against the data written; ``write_synthetic`` against its documented true
-model; the command line as real subprocesses (make-data, fit, predict), on a
-LocalCluster it starts itself and on a separately started ``dask scheduler`` and
-``dask worker``, against estimators fitted in this process on the same data.
+make-data, fit, predict and evaluate, on a LocalCluster the command starts itself
+and on a separately started ``dask scheduler`` and ``dask worker``, against
+estimators fitted (and metrics computed) in this process on the same data; and the
+one-line errors (exit status 2) of bad command lines and files.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import os
 import subprocess
 import sys
 import time
@@ -20,366 +19,48 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
-import dask.dataframe as dd
-import h5py
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import zarr
+from data_helpers import (
+    N_FEATURES,
+    N_ROWS,
+    frame_of,
+    make_data,
+    quiet_load,
+    stored,
+)
 from distributed import Client
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.special import expit
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
 
 import daskgd
-from daskgd.io import DataWarning, load, load_zarr, true_model, write_synthetic
-from daskgd.serialization import UntrustedModelWarning, load_model, read_header, save_model
+from daskgd.io import load, true_model
+from daskgd.serialization import (
+    FORMAT_VERSION,
+    MAGIC,
+    UntrustedModelWarning,
+    load_model,
+    read_header,
+    save_model,
+    write_framed_header,
+)
 
-N_ROWS = 600
-N_FEATURES = 4
-#: Rows per chunk on disk in the loader tests: chunks are planned in multiples of it.
-DISK_ROWS = 100
 #: Seconds any one subprocess may take (generous: CI machines can be loaded).
 CLI_TIMEOUT = 300
 #: Seconds all the concurrent commands together may take.
 BATCH_TIMEOUT = 600
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def make_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N_ROWS, N_FEATURES))
-    y = X @ np.arange(1.0, N_FEATURES + 1) + rng.standard_normal(N_ROWS)
-    return X, y
-
-
-def frame_of(X: np.ndarray, y: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
-    frame["target"] = y
-    return frame
-
-
-def assert_loaded(
-    X: da.Array, y: da.Array | None, X_expected: Any, y_expected: Any, rtol: float = 0.0
-) -> None:
-    """Values as written; known chunk sizes; one column chunk; the same row chunks."""
-    assert y is not None
-    for array in (X, y):
-        assert not any(math.isnan(size) for size in array.chunks[0]), array.chunks
-    assert len(X.chunks[1]) == 1, X.chunks
-    assert y.chunks[0] == X.chunks[0]
-    assert X.shape == np.shape(X_expected)
-    assert_allclose(X.compute(), X_expected, rtol=rtol, atol=0)
-    assert_allclose(y.compute(), y_expected, rtol=rtol, atol=0)
-
-
-def write_zarr_group(path: Path, X: np.ndarray, y: np.ndarray, rows: int = DISK_ROWS) -> Path:
-    group = zarr.open_group(str(path), mode="w")
-    group.create_array("X", shape=X.shape, chunks=(rows, X.shape[1]), dtype="f8")[:] = X
-    group.create_array("y", shape=y.shape, chunks=(rows,), dtype="f8")[:] = y
-    return path
-
-
-def row_boundaries(chunks: tuple[int, ...]) -> set[int]:
-    return set(np.cumsum(chunks).tolist())
-
-
-def quiet_load(*args: Any, **kwargs: Any) -> tuple[da.Array, da.Array | None]:
-    """``load`` with its DataWarnings (tiny test chunks) silenced."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        return load(*args, **kwargs)
-
-
-# ---------------------------------------------------------------- load: formats
-
-
-def test_load_zarr_group(tmp_path: Path) -> None:
-    X, y = make_data()
-    path = write_zarr_group(tmp_path / "data.zarr", X, y)
-    assert_loaded(*load(path, chunk_bytes=2**20), X, y)
-    # Components named explicitly, the target as a path or as a bare component name.
-    assert_loaded(*load(f"{path}::X", f"{path}::y", chunk_bytes=2**20), X, y)
-    assert_loaded(*load(f"{path}::X", "y", chunk_bytes=2**20), X, y)
-
-
-def test_load_zarr_separate_arrays(tmp_path: Path) -> None:
-    X, y = make_data()
-    X_store = zarr.create_array(
-        str(tmp_path / "X.zarr"), shape=X.shape, chunks=(DISK_ROWS, N_FEATURES), dtype="f8"
-    )
-    X_store[:] = X
-    y_store = zarr.create_array(
-        str(tmp_path / "y.zarr"), shape=y.shape, chunks=(DISK_ROWS,), dtype="f8"
-    )
-    y_store[:] = y
-    assert_loaded(*load(tmp_path / "X.zarr", tmp_path / "y.zarr", chunk_bytes=2**20), X, y)
-
-
-def test_load_hdf5(tmp_path: Path) -> None:
-    X, y = make_data()
-    path = tmp_path / "data.h5"
-    with h5py.File(path, "w") as handle:
-        handle.create_dataset("X", data=X, chunks=(DISK_ROWS, N_FEATURES))
-        handle.create_dataset("y", data=y, chunks=(DISK_ROWS,))
-    assert_loaded(*load(f"{path}::X", f"{path}::y"), X, y)
-    # A bare dataset name as the target is a dataset of the same file.
-    X_loaded, y_loaded = quiet_load(f"{path}::X", "y", chunk_bytes=250 * 8 * N_FEATURES)
-    assert_loaded(X_loaded, y_loaded, X, y)
-    assert all(size % DISK_ROWS == 0 for size in X_loaded.chunks[0]), X_loaded.chunks
-    assert X_loaded.numblocks[0] > 1
-
-
-def test_load_npy_is_memory_mapped(tmp_path: Path) -> None:
-    X, y = make_data()
-    np.save(tmp_path / "X.npy", X)
-    np.save(tmp_path / "y.npy", y)
-    X_loaded, y_loaded = load(tmp_path / "X.npy", tmp_path / "y.npy")
-    assert_loaded(X_loaded, y_loaded, X, y)
-    # Memory-mapped, not read into memory: a change to the file after load() shows.
-    on_disk = np.load(tmp_path / "X.npy", mmap_mode="r+")
-    on_disk[0, 0] = 12345.0
-    on_disk.flush()
-    del on_disk
-    assert X_loaded[0, 0].compute() == 12345.0
-
-
-def test_load_parquet_file(tmp_path: Path) -> None:
-    X, y = make_data()
-    frame_of(X, y).to_parquet(tmp_path / "data.parquet")
-    assert_loaded(*load(tmp_path / "data.parquet", target="target"), X, y)
-    X_some, _ = load(tmp_path / "data.parquet", target="target", columns=["f2", "f0"])
-    assert_array_equal(X_some.compute(), X[:, [2, 0]])
-
-
-@pytest.mark.filterwarnings("ignore:The inplace keyword")  # inside dask's Parquet writer
-@pytest.mark.parametrize("writer", ["dask", "pandas"])
-def test_load_parquet_directory(tmp_path: Path, writer: str) -> None:
-    X, y = make_data()
-    frame = frame_of(X, y)
-    directory = tmp_path / "data"
-    if writer == "dask":
-        dd.from_pandas(frame, npartitions=3).to_parquet(directory)
-    else:
-        directory.mkdir()
-        for part, rows in enumerate(np.array_split(np.arange(N_ROWS), 3)):
-            frame.iloc[rows].to_parquet(directory / f"part.{part}.parquet")
-    assert len(list(directory.glob("*.parquet"))) == 3
-    X_loaded, y_loaded = load(directory, target="target")
-    assert_loaded(X_loaded, y_loaded, X, y)
-
-
-def test_load_csv_file_and_glob(tmp_path: Path) -> None:
-    X, y = make_data()
-    frame = frame_of(X, y)
-    frame.to_csv(tmp_path / "all.csv", index=False)
-    X_loaded, y_loaded = load(tmp_path / "all.csv", target="target")
-    # CSV holds each float's shortest repr; pandas' default ("high") parser may read one
-    # back an ulp off: 1e-15 is a few ulps.
-    assert_loaded(X_loaded, y_loaded, X, y, rtol=1e-15)
-    (tmp_path / "parts").mkdir()
-    for part, rows in enumerate(np.array_split(np.arange(N_ROWS), 3)):
-        frame.iloc[rows].to_csv(tmp_path / "parts" / f"part-{part}.csv", index=False)
-    assert_loaded(*load(str(tmp_path / "parts" / "part-*.csv"), target="target"), X, y, 1e-15)
-
-
-# ---------------------------------------------------------------- load: chunk planning
-
-
-@pytest.mark.parametrize("rows_wanted", [1, 100, 170, 250, 370, 10_000])
-def test_chunks_are_whole_disk_chunks(tmp_path: Path, rows_wanted: int) -> None:
-    X, y = make_data()
-    X, y = np.vstack([X, X[:50]]), np.concatenate([y, y[:50]])  # 650 rows: a partial last chunk
-    path = write_zarr_group(tmp_path / "data.zarr", X, y)
-    row_bytes = 8 * N_FEATURES
-    X_loaded, y_loaded = quiet_load(path, chunk_bytes=rows_wanted * row_bytes)
-    assert_loaded(X_loaded, y_loaded, X, y)
-    disk = row_boundaries((DISK_ROWS,) * 6 + (50,))
-    assert row_boundaries(X_loaded.chunks[0]) <= disk, X_loaded.chunks
-    # As close to the wanted size as whole disk chunks allow.
-    planned = X_loaded.chunks[0][0]
-    assert abs(planned - min(max(rows_wanted, DISK_ROWS), 650)) <= DISK_ROWS / 2
-
-
-def test_tiny_chunks_warn(tmp_path: Path) -> None:
-    X, y = make_data()
-    path = write_zarr_group(tmp_path / "data.zarr", X, y)
-    with pytest.warns(DataWarning, match="scheduling overhead") as record:
-        load(path, chunk_bytes=DISK_ROWS * 8 * N_FEATURES)
-    assert record[0].filename == __file__  # the warning points at the caller of load()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DataWarning)
-        load(path, chunk_bytes=2**20)  # one chunk: nothing to schedule, no warning
-
-
-def test_chunks_too_large_for_worker_warn(tmp_path: Path) -> None:
-    X, y = make_data()
-    path = write_zarr_group(tmp_path / "data.zarr", X, y)
-    chunk_bytes = 3 * DISK_ROWS * 8 * N_FEATURES  # two chunks of 300 rows, 9600 bytes each
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)  # tiny chunks: not the point here
-        warnings.filterwarnings("error", "Chunks.*cannot hold two", DataWarning)
-        load(path, chunk_bytes=chunk_bytes, memory_per_worker=4 * chunk_bytes)
-    with pytest.warns(DataWarning, match="cannot hold two"), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Chunks.*scheduling overhead", DataWarning)
-        load(path, chunk_bytes=chunk_bytes, memory_per_worker=chunk_bytes + 1)
-
-
-def test_small_data_does_not_warn_about_worker_memory(tmp_path: Path) -> None:
-    """The whole data set (19 KB) is one chunk: a worker with 1 MiB holds two of them."""
-    X, y = make_data()
-    path = write_zarr_group(tmp_path / "data.zarr", X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DataWarning)
-        X_loaded, _ = load(path, memory_per_worker=2**20)
-    assert X_loaded.numblocks == (1, 1)
-
-
-# ---------------------------------------------------------------- load: bad input
-
-
-@pytest.mark.parametrize("dtype", ["category", "str"])
-def test_parquet_text_column_refused_or_one_hot(tmp_path: Path, dtype: str) -> None:
-    X, y = make_data()
-    frame = frame_of(X, y)
-    colors = np.array(["red", "green", "blue"])[np.arange(N_ROWS) % 3]
-    frame.insert(2, "color", pd.Series(colors, dtype=dtype))
-    frame.to_parquet(tmp_path / "data.parquet")
-    with pytest.raises(ValueError, match="color"):
-        load(tmp_path / "data.parquet", target="target")
-    X_encoded, y_loaded = load(tmp_path / "data.parquet", target="target", one_hot=True)
-    values = X_encoded.compute()
-    assert values.shape == (N_ROWS, N_FEATURES + 3)
-    assert y_loaded is not None and y_loaded.chunks[0] == X_encoded.chunks[0]
-    assert_array_equal(y_loaded.compute(), y)
-    numeric = [j for j in range(values.shape[1]) if not np.isin(values[:, j], [0.0, 1.0]).all()]
-    assert_array_equal(values[:, numeric], X)
-    encoded = values[:, [j for j in range(values.shape[1]) if j not in numeric]]
-    indicators = {tuple((colors == color).astype(float)) for color in ["red", "green", "blue"]}
-    assert {tuple(column) for column in encoded.T} == indicators
-
-
-def test_unknown_zarr_component(tmp_path: Path) -> None:
-    X, y = make_data()
-    path = write_zarr_group(tmp_path / "data.zarr", X, y)
-    with pytest.raises(ValueError, match=r"'features'.*\['X', 'y'\]"):
-        load(f"{path}::features")
-    with pytest.raises(ValueError, match=r"'labels'.*\['X', 'y'\]"):
-        load(path, "labels")
-
-
-def test_unknown_hdf5_dataset(tmp_path: Path) -> None:
-    path = tmp_path / "data.h5"
-    with h5py.File(path, "w") as handle:
-        handle.create_dataset("X", data=np.ones((10, 2)))
-        handle.create_dataset("y", data=np.ones(10))
-    with pytest.raises(ValueError, match=r"'features'.*\['X', 'y'\]"):
-        load(f"{path}::features", "y")
-    with pytest.raises(ValueError, match=r"'labels'.*\['X', 'y'\]"):
-        load(f"{path}::X", "labels")
-
-
-def test_unknown_table_columns(tmp_path: Path) -> None:
-    X, y = make_data()
-    frame_of(X, y).to_parquet(tmp_path / "data.parquet")
-    listed = r"\['f0', 'f1', 'f2', 'f3', 'target'\]"
-    with pytest.raises(ValueError, match=rf"'label'.*{listed}"):
-        load(tmp_path / "data.parquet", target="label")
-    with pytest.raises(ValueError, match=rf"'f9'.*{listed}"):
-        load(tmp_path / "data.parquet", target="target", columns=["f0", "f9"])
-
-
-def test_unknown_extension(tmp_path: Path) -> None:
-    path = tmp_path / "data.xyz"
-    path.write_bytes(b"1,2,3\n")
-    with pytest.raises(ValueError, match="Cannot tell the format"):
-        load(path)
-
-
-def test_rows_of_X_and_y_differ(tmp_path: Path) -> None:
-    X, y = make_data()
-    np.save(tmp_path / "X.npy", X)
-    np.save(tmp_path / "y.npy", y[:-1])
-    with pytest.raises(ValueError, match=f"{N_ROWS}.*{N_ROWS - 1}"):
-        load(tmp_path / "X.npy", tmp_path / "y.npy")
-
-
-# ---------------------------------------------------------------- write_synthetic
-
-
-def stored(path: Path, name: str) -> zarr.Array:
-    """Array ``name`` of the zarr group at ``path``."""
-    return zarr.open_array(str(path), path=name, mode="r")
-
-
-def read_group(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    return np.asarray(stored(path, "X")[:]), np.asarray(stored(path, "y")[:])
-
-
-@pytest.mark.parametrize("task", ["regression", "classification"])
-def test_write_synthetic_is_deterministic(tmp_path: Path, task: str) -> None:
-    first = write_synthetic(tmp_path / "a.zarr", 700, 3, task=task, chunk_rows=300, seed=7)
-    write_synthetic(tmp_path / "b.zarr", 700, 3, task=task, chunk_rows=300, seed=7)
-    write_synthetic(tmp_path / "c.zarr", 700, 3, task=task, chunk_rows=300, seed=8)
-    X_a, y_a = read_group(tmp_path / "a.zarr")
-    X_b, y_b = read_group(tmp_path / "b.zarr")
-    X_c, _ = read_group(tmp_path / "c.zarr")
-    assert_array_equal(X_a, X_b)
-    assert_array_equal(y_a, y_b)
-    assert not np.array_equal(X_a, X_c)
-    # Chunks on disk are chunk_rows rows; distinct chunks hold distinct draws.
-    group = zarr.open_group(str(tmp_path / "a.zarr"), mode="r")
-    assert stored(tmp_path / "a.zarr", "X").chunks == (300, 3)
-    assert stored(tmp_path / "a.zarr", "y").chunks == (300,)
-    assert not np.array_equal(X_a[:300], X_a[300:600])
-    X_lazy, y_lazy = load_zarr(tmp_path / "a.zarr")
-    assert X_lazy.chunks == ((300, 300, 100), (3,))
-    assert y_lazy.chunks == ((300, 300, 100),)
-    # The documented true model, returned and stored with the data.
-    coef, intercept = true_model(3, 7)
-    assert_array_equal(first["coef"], coef)
-    assert first["intercept"] == intercept == group.attrs["intercept"]
-    assert_array_equal(group.attrs["coef"], coef)
-    assert group.attrs["task"] == task and group.attrs["seed"] == 7
-
-
-def test_write_synthetic_regression_recovers_true_model(tmp_path: Path) -> None:
-    n_rows, n_features = 20_000, 5
-    info = write_synthetic(
-        tmp_path / "r.zarr", n_rows, n_features, task="regression", chunk_rows=3000, seed=3
-    )
-    X, y = read_group(tmp_path / "r.zarr")
-    design = np.hstack([np.ones((n_rows, 1)), X])
-    solution, *_ = np.linalg.lstsq(design, y, rcond=None)
-    # Noise is N(0, 1) and features N(0, I): each least-squares estimate has a standard
-    # error of about 1/sqrt(n) = 0.007. Five standard errors: a wrong model (another
-    # seed's coef, a missing intercept, noise of another scale) is far outside.
-    tolerance = 5 / np.sqrt(n_rows)
-    assert_allclose(solution[0], info["intercept"], atol=tolerance)
-    assert_allclose(solution[1:], info["coef"], atol=tolerance)
-    residual = y - design @ solution
-    assert abs(residual.std() - 1.0) < 5 / np.sqrt(2 * n_rows)  # noise std is 1
-
-
-def test_write_synthetic_classification_follows_logistic_model(tmp_path: Path) -> None:
-    n_rows, n_features = 20_000, 5
-    info = write_synthetic(tmp_path / "c.zarr", n_rows, n_features, chunk_rows=3000, seed=4)
-    X, y = read_group(tmp_path / "c.zarr")
-    assert set(np.unique(y)) == {0.0, 1.0}
-    # At the true model the log-likelihood's score has mean zero: for each column x_j
-    # of [1, X], mean((y - p) x_j) ~ N(0, mean(p (1 - p) x_j^2) / n). Five sigmas.
-    p = expit(X @ info["coef"] + info["intercept"])
-    design = np.hstack([np.ones((n_rows, 1)), X])
-    score = design.T @ (y - p) / n_rows
-    sigma = np.sqrt((design**2).T @ (p * (1 - p)) / n_rows**2)
-    assert np.all(np.abs(score) < 5 * sigma), score / sigma
-    # ... while the same data with another model's probabilities is refused.
-    p_wrong = expit(X @ info["coef"])
-    assert np.any(np.abs(design.T @ (y - p_wrong) / n_rows) > 5 * sigma)
 
 
 # ---------------------------------------------------------------- the command line
@@ -404,6 +85,8 @@ FITS: dict[str, tuple[str, str, dict[str, Any], str]] = {
         "external",
     ),
 }
+#: The file each fit draws its loss curve to: SVG needs no matplotlib, PNG does.
+PLOTS = {model: "loss.svg" if model in ("linear", "svm") else "loss.png" for model in FITS}
 #: The same data in the same chunks, reduced in a fixed order: between two processes only
 #: the last bits of per-chunk BLAS products may differ. 1e-8 leaves room for that and is
 #: far below what one more solver iteration, or another chunking, would change.
@@ -429,15 +112,26 @@ def module_command(*args: Any) -> list[str]:
     return [sys.executable, "-m", "daskgd.cli", *map(str, args)]
 
 
-def run_concurrently(commands: dict[str, list[str]], root: Path) -> dict[str, Run]:
-    """Run the commands at once, each in its own directory ``root/NAME``, within a timeout."""
+def run_concurrently(
+    commands: dict[str, list[str]],
+    root: Path,
+    environments: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Run]:
+    """Run the commands at once, each in its own directory ``root/NAME``, within a timeout.
+
+    ``environments`` adds variables to the environment of the commands it names.
+    """
     processes: dict[str, subprocess.Popen[bytes]] = {}
+    environments = environments or {}
     try:
         for name, command in commands.items():
             cwd = root / name
             cwd.mkdir()
+            env = {**os.environ, **environments.get(name, {})}
             with open(cwd / "stdout", "wb") as out, open(cwd / "stderr", "wb") as err:
-                processes[name] = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
+                processes[name] = subprocess.Popen(
+                    command, cwd=cwd, stdout=out, stderr=err, env=env
+                )
         deadline = time.monotonic() + BATCH_TIMEOUT
         for process in processes.values():
             process.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -553,7 +247,13 @@ def runs(data_dir: Path, scheduler_address: str) -> dict[str, Run]:
     table_data().to_parquet(data_dir / "table.parquet")
     X, y = quiet_load(data_dir / "classification.zarr", chunk_bytes=int(CHUNK_MB * 2**20))
     save_model(daskgd.LogisticRegression().fit(X, y), data_dir / "logistic.daskgd")
+    X, y = quiet_load(data_dir / "regression.zarr", chunk_bytes=int(CHUNK_MB * 2**20))
+    save_model(daskgd.Ridge(alpha=3.0).fit(X, y), data_dir / "ridge.daskgd")
     joblib.dump(_TouchOnUnpickle(data_dir / "cli-payload-ran"), data_dir / "plain.joblib")
+    with open(data_dir / "old.daskgd", "wb") as handle:
+        header = {"format": FORMAT_VERSION, "daskgd": "0.0.1", "estimator": "Ridge"}
+        write_framed_header(handle, MAGIC, header)
+        joblib.dump(_TouchOnUnpickle(data_dir / "old-payload-ran"), handle)
 
     external = ("--scheduler", scheduler_address)
     commands = {}
@@ -562,7 +262,7 @@ def runs(data_dir: Path, scheduler_address: str) -> dict[str, Run]:
             *("fit", data_dir / f"{task}.zarr", "--model", model),
             *[arg for key, value in params.items() for arg in ("--param", f"{key}={value}")],
             *(external if cluster == "external" else ("--workers", "1")),
-            *("--chunk-mb", CHUNK_MB, "--plot", "loss.png", "--report", "report.json"),
+            *("--chunk-mb", CHUNK_MB, "--plot", PLOTS[model], "--report", "report.json"),
             *("-o", "model.daskgd"),
             *(["--quiet"] if model != "logistic" else []),  # one fit with its progress bar
         )
@@ -596,7 +296,36 @@ def runs(data_dir: Path, scheduler_address: str) -> dict[str, Run]:
         *("predict", data_dir / "plain.joblib", data_dir / "classification.zarr"),
         *(*external, "-o", "predictions.npy"),
     )
-    return run_concurrently(commands, data_dir)
+    commands["evaluate-classifier"] = module_command(
+        *("evaluate", data_dir / "logistic.daskgd", data_dir / "classification.zarr"),
+        *("--chunk-mb", CHUNK_MB, "--json", "metrics.json"),
+    )
+    commands["evaluate-regressor"] = module_command(
+        *("evaluate", data_dir / "ridge.daskgd", data_dir / "regression.zarr"),
+        *("--n-workers", "1", "--threads-per-worker", "1", "--memory-limit", "1GB"),
+        *("--chunk-mb", CHUNK_MB, "--json", "metrics.json"),
+    )
+    # Bad command lines and files: each fails before a cluster starts.
+    commands["version"] = module_command("--version")
+    commands["fit-missing-data"] = module_command(
+        *("fit", data_dir / "missing.zarr", "--model", "linear", "-o", "model.daskgd")
+    )
+    commands["fit-unknown-target"] = module_command(
+        *("fit", data_dir / "table.parquet", "--target", "price", "--model", "ridge"),
+        *("-o", "model.daskgd"),
+    )
+    commands["fit-unknown-model"] = module_command(
+        *("fit", data_dir / "regression.zarr", "--model", "forest", "-o", "model.daskgd")
+    )
+    commands["evaluate-old-model"] = module_command(
+        *("evaluate", data_dir / "old.daskgd", data_dir / "regression.zarr")
+    )
+    commands["evaluate-missing-model"] = module_command(
+        *("evaluate", data_dir / "missing.daskgd", data_dir / "regression.zarr")
+    )
+    # The scheduler from the environment, as dask's own tools take it.
+    environments = {"evaluate-classifier": {"DASK_SCHEDULER_ADDRESS": scheduler_address}}
+    return run_concurrently(commands, data_dir, environments)
 
 
 def test_cli_make_data(data_dir: Path) -> None:
@@ -628,12 +357,24 @@ def test_cli_fit(data_dir: Path, runs: dict[str, Run], model: str) -> None:
     run = runs[f"fit-{model}"]
     assert run.returncode == 0, str(run)
     assert name in run.stdout
-    assert (run.cwd / "loss.png").read_bytes().startswith(PNG_SIGNATURE)
+    plot = (run.cwd / PLOTS[model]).read_bytes()
+    if PLOTS[model].endswith(".svg"):  # drawn without matplotlib
+        assert plot.startswith(b"<svg") and b"<polyline" in plot
+    else:
+        assert plot.startswith(PNG_SIGNATURE)
 
     data = data_dir / f"{task}.zarr"
     expected, X = in_process_fit(model, data)
     report = json.loads((run.cwd / "report.json").read_text())
     assert report["model"] == name
+    # Parameters as JSON values, equal to the estimator's.
+    assert {k: v for k, v in report["params"].items() if k != "verbose"} == {
+        key: (value if not isinstance(value, float) or np.isfinite(value) else str(value))
+        for key, value in expected.get_params().items()
+        if key != "verbose"
+    }
+    assert report["params"]["verbose"] == (1 if model == "logistic" else 0)  # no --quiet
+    assert report["params"]["cache"] == "auto" and report["params"]["callback"] is None
     assert (report["n_rows"], report["n_features"]) == (CLI_ROWS, N_FEATURES)
     assert report["n_coefficients"] == N_FEATURES + 1
     assert report["n_iter"] == int(np.max(expected.n_iter_)) >= 1
@@ -706,13 +447,6 @@ def test_cli_fit_on_external_scheduler(runs: dict[str, Run], scheduler_address: 
     assert not any(event["estimator"] == "LinearRegression" for event in events)
 
 
-def test_cli_fit_unknown_param(runs: dict[str, Run]) -> None:
-    run = runs["fit-unknown-param"]
-    assert run.returncode != 0
-    assert "learning_speed" in run.stderr
-    assert not (run.cwd / "model.daskgd").exists()
-
-
 def test_cli_fit_parquet_with_target_column(data_dir: Path, runs: dict[str, Run]) -> None:
     run = runs["fit-parquet"]
     assert run.returncode == 0, str(run)
@@ -768,3 +502,80 @@ def test_non_daskgd_file_is_refused_unpickled(
     assert "not a daskgd model file" in run.stderr
     assert not (data_dir / "cli-payload-ran").exists()
     assert not (run.cwd / "predictions.npy").exists()
+
+
+def test_cli_fit_report_values_match_the_params_given(runs: dict[str, Run]) -> None:
+    report = json.loads((runs["fit-logistic"].cwd / "report.json").read_text())
+    assert report["params"]["C"] == 0.5 and report["params"]["max_iter"] == 20
+    assert report["params"]["fit_intercept"] is True
+
+
+def in_process_metrics(model_file: Path, data: Path) -> tuple[Any, np.ndarray, np.ndarray]:
+    estimator = load_model(model_file, warn=False)
+    X, y = quiet_load(data, chunk_bytes=int(CHUNK_MB * 2**20))
+    assert y is not None
+    return estimator, X.compute(), y.compute()
+
+
+def test_cli_evaluate_classifier(
+    data_dir: Path, runs: dict[str, Run], scheduler_address: str
+) -> None:
+    run = runs["evaluate-classifier"]
+    assert run.returncode == 0, str(run)
+    assert f"scheduler: {scheduler_address}" in run.stderr  # from DASK_SCHEDULER_ADDRESS
+    estimator, X, y = in_process_metrics(
+        data_dir / "logistic.daskgd", data_dir / "classification.zarr"
+    )
+    proba = estimator.predict_proba(X)
+    metrics = json.loads((run.cwd / "metrics.json").read_text())
+    assert metrics["n_passes"] == 1 and metrics["n_rows"] == CLI_ROWS
+    assert metrics["classes"] == [0.0, 1.0]
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(y, estimator.predict(X)), abs=1e-12)
+    assert metrics["log_loss"] == pytest.approx(log_loss(y, y_proba=proba), rel=1e-10)
+    # ROC AUC from score histograms: exact up to pairs within one bin (2.3e-3 in logit).
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, proba[:, 1]), abs=1e-4)
+    assert_array_equal(metrics["confusion_matrix"], confusion_matrix(y, estimator.predict(X)))
+    for figure in ("accuracy", "log-loss", "ROC AUC", "confusion matrix"):
+        assert figure in run.stdout
+    assert f"{metrics['accuracy']:.6g}" in run.stdout
+
+
+def test_cli_evaluate_regressor(data_dir: Path, runs: dict[str, Run]) -> None:
+    run = runs["evaluate-regressor"]
+    assert run.returncode == 0, str(run)
+    assert "dashboard: http://127.0.0.1:" in run.stderr  # a local cluster, on 127.0.0.1
+    estimator, X, y = in_process_metrics(data_dir / "ridge.daskgd", data_dir / "regression.zarr")
+    prediction = estimator.predict(X)
+    metrics = json.loads((run.cwd / "metrics.json").read_text())
+    assert metrics["model"] == "Ridge" and metrics["n_rows"] == CLI_ROWS
+    assert metrics["r2"] == pytest.approx(r2_score(y, prediction), rel=1e-10)
+    assert metrics["mse"] == pytest.approx(mean_squared_error(y, prediction), rel=1e-10)
+    assert metrics["mae"] == pytest.approx(mean_absolute_error(y, prediction), rel=1e-10)
+    assert f"{metrics['r2']:.6g}" in run.stdout and "MSE" in run.stdout
+
+
+def test_cli_version(runs: dict[str, Run]) -> None:
+    run = runs["version"]
+    assert run.returncode == 0 and run.stdout.strip() == f"daskgd {daskgd.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("command", "names"),
+    [
+        ("fit-missing-data", "missing.zarr"),
+        ("fit-unknown-target", "price"),
+        ("fit-unknown-model", "forest"),
+        ("fit-unknown-param", "learning_speed"),
+        ("evaluate-old-model", "0.0.1"),
+        ("evaluate-missing-model", "missing.daskgd"),
+    ],
+)
+def test_cli_errors_are_one_line_and_exit_2(runs: dict[str, Run], command: str, names: str) -> None:
+    run = runs[command]
+    assert run.returncode == 2, str(run)
+    assert run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0] and names in lines[0], run.stderr
+    assert "Traceback" not in run.stderr and "scheduler:" not in run.stderr
+    assert not (run.cwd / "model.daskgd").exists()
+    assert not (runs[command].cwd.parent / "old-payload-ran").exists()  # never unpickled
