@@ -7,6 +7,8 @@ any client of the same scheduler follows a fit running elsewhere.
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import time
 import uuid
@@ -86,11 +88,20 @@ class EventLogger:
         Estimator name, in every event.
     solver : str
         Solver name, in every event.
+    total : int, optional
+        Iteration limit (``max_iter``), from which the dashboard estimates the time left.
     """
 
-    def __init__(self, estimator: str, solver: str) -> None:
+    def __init__(self, estimator: str, solver: str, total: int | None = None) -> None:
         self.client = _active_client()
-        self.base = {"fit_id": uuid.uuid4().hex, "estimator": estimator, "solver": solver}
+        self.base = {
+            "fit_id": uuid.uuid4().hex,
+            "estimator": estimator,
+            "solver": solver,
+            # Which process fits: the dashboard shows the fits of several side by side.
+            "client": f"{socket.gethostname()}:{os.getpid()}",
+            "total": total,
+        }
         self.started = time.time()
         self._log({"state": "started", "iteration": 0})
 
@@ -161,7 +172,7 @@ def make_callback(
     -------
     monitor : FitMonitor
     """
-    callbacks: list[Any] = [EventLogger(estimator, solver)]
+    callbacks: list[Any] = [EventLogger(estimator, solver, total)]
     if verbose and int(verbose) >= 2:
         callbacks.append(ProgressPrinter(estimator, solver))
     elif verbose:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,12 +15,14 @@ import urllib.request
 import dask.array as da
 import numpy as np
 import pytest
+from bokeh.client import pull_session
+from bokeh.models import ColumnDataSource
 from distributed import Client
 from sklearn.exceptions import ConvergenceWarning
 
 import daskgd
 from daskgd.cluster import close_client, start_local_cluster
-from daskgd.dashboard import fits_from_events
+from daskgd.dashboard import fit_series, fits_from_events, table_rows
 from daskgd.monitoring import EVENT_TOPIC
 
 
@@ -50,6 +54,39 @@ def test_fits_from_events_groups_iterations_by_fit():
     assert [p["iteration"] for p in fits[1]["iterations"]] == [1, 2]
     assert fits[1]["iterations"][1]["objective"] is None  # NaN is not JSON
     json.dumps(fits)
+
+
+def test_series_and_time_left_of_a_running_fit():
+    events = [
+        (10.0, {"fit_id": "a", "estimator": "E", "solver": "s", "state": "started", "total": 8}),
+        *(
+            (
+                10.0 + i,
+                {
+                    "fit_id": "a",
+                    "state": "running",
+                    "iteration": i,
+                    "objective": 1.0 + 2.0**-i,
+                    "grad_norm": 10.0**-i,
+                    "n_passes": 2 * i,
+                    "seconds": 1.5 * i,
+                },
+            )
+            for i in (1, 2, 3, 4)
+        ),
+    ]
+    (fit,) = fits_from_events(events, now=20.0)
+    assert fit["elapsed"] == 10.0
+    # 4 of 8 iterations in 6 s: 6 s left at that pace.
+    assert fit["eta_seconds"] == pytest.approx(6.0)
+    series = fit_series(fit)
+    # The gap to the best objective seen (the last, whose gap is 0: not drawn on a log axis).
+    np.testing.assert_allclose(series["gap"][:3], [2.0**-i - 2.0**-4 for i in (1, 2, 3)])
+    assert np.isnan(series["gap"][3])
+    np.testing.assert_allclose(series["grad_norm"], [10.0**-i for i in (1, 2, 3, 4)])
+    np.testing.assert_allclose(series["seconds_per_pass"], [0.75] * 4)  # 1.5 s per 2 passes
+    row = table_rows([fit])
+    assert row["iteration"] == ["4 / 8"] and row["passes"] == [8] and row["time_left"] == ["0:06"]
 
 
 def test_events_and_page_follow_a_running_fit():
@@ -87,9 +124,36 @@ def test_events_and_page_follow_a_running_fit():
         np.testing.assert_allclose(objectives, model.loss_curve_, rtol=1e-12)
         assert final["iterations"][-1]["n_passes"] <= model.n_passes_
 
+        assert final["total"] == 20 and final["client"].endswith(f":{os.getpid()}")
+        assert final["eta_seconds"] is None  # finished: no time left
+        assert len(final["series"]["seconds_per_pass"]) == len(model.loss_curve_)
+        assert all(s is None or s > 0 for s in final["series"]["seconds_per_pass"])
+
+        # The Bokeh page: BokehJS from the dashboard's own server, no CDN.
         with urllib.request.urlopen(base + "/daskgd", timeout=10) as response:
             page = response.read().decode()
-        assert "<svg" in page and "state.json" in page
+        scripts = re.findall(r'<script[^>]* src="([^"]+)"', page)
+        assert any("bokeh" in src for src in scripts)
+        assert all("://" not in src for src in scripts), scripts
+        # Its document, pulled over the Bokeh websocket as a browser would, draws the fit.
+        with pull_session(url=base + "/daskgd") as session:
+            tables = [
+                source.data
+                for source in session.document.select({"type": ColumnDataSource})
+                if "estimator" in source.data
+            ]
+            curves = [
+                source.data
+                for source in session.document.select({"type": ColumnDataSource})
+                if "xs" in source.data
+            ]
+        assert tables[0]["estimator"] == ["LogisticRegression"]
+        assert tables[0]["iteration"] == [f"{len(model.loss_curve_)} / 20"]
+        assert tables[0]["passes"] == [final["iterations"][-1]["n_passes"]]
+        assert len(curves) == 3 and all(len(c["xs"][0]) == len(model.loss_curve_) for c in curves)
+        # ... and dask's own pages list it in their menu.
+        with urllib.request.urlopen(base + "/status", timeout=10) as response:
+            assert 'href="daskgd"' in response.read().decode()
 
         # Any other client of the scheduler can follow the same fit through events.
         with Client(client.scheduler.address) as observer:
@@ -139,6 +203,11 @@ def test_scheduler_preload_serves_the_page():
             X, y = _data()
             daskgd.LogisticRegression(solver="newton").fit(X, y)
             fits = _get_json(f"http://127.0.0.1:{dashboard_port}/daskgd/state.json")["fits"]
+            # The preloaded module added the Bokeh page before the dashboard started.
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{dashboard_port}/daskgd", timeout=10
+            ) as response:
+                assert "bokeh" in response.read().decode()
         assert fits[0]["state"] == "finished"
         assert fits[0]["estimator"] == "LogisticRegression"
         assert len(fits[0]["iterations"]) >= 2
@@ -151,8 +220,6 @@ def test_scheduler_preload_serves_the_page():
 
 def test_tree_fits_log_the_validation_loss_per_tree(client):
     from sklearn.datasets import make_classification
-
-    from daskgd.dashboard import fits_from_events
 
     X, y = make_classification(2000, 5, random_state=0)
     model = daskgd.HistGradientBoostingClassifier(
