@@ -116,6 +116,9 @@ class RescueLooseRestrictions(SchedulerPlugin):
     """
 
     name = "daskgd-rescue-loose-restrictions"
+    #: Registered once per scheduler: another client's registration keeps the installed one
+    #: (instead of replacing it with a warning).
+    idempotent = True
 
     def add_worker(self, scheduler: Any, worker: str) -> None:
         """Let the loose ``no-worker`` tasks run on the new ``worker``."""
