@@ -52,29 +52,34 @@ def evaluate(
     """
     check_is_fitted(estimator)
     classifier = is_classifier(estimator)
-    reduction = ModelMetrics(classifier)
+    probabilities = classifier and hasattr(estimator, "predict_proba")
+    reduction = ModelMetrics(
+        np.asarray(estimator.classes_) if classifier else None, probabilities=probabilities
+    )
+    if not classifier:
+        predict = estimator.predict
+    else:
+        predict = estimator.predict_proba if probabilities else estimator.decision_function
     if validation.is_dask_collection(X):
         from daskgd.engine.frame import ChunkedFrame
 
-        allow_nan = estimator.__sklearn_tags__().input_tags.allow_nan
-        X = validation.check_dask_X_predict(
-            X, estimator.n_features_in_, type(estimator).__name__, check_values=not allow_nan
-        )
+        X = validation.check_dask_X(X, accept_sparse=True)
         y = validation.align_rows(y, X, name="y")
         if not classifier:
             y = validation.check_blocks(y.astype(np.float64), "y")
         if sample_weight is not None:
             sample_weight = validation.check_dask_sample_weight(sample_weight, X)
+        # The model's own lazy predictions (they check X's chunks, naming bad rows).
         frame = ChunkedFrame(
-            {"X": X, "y": y, "sample_weight": sample_weight},
+            {"y": y, "prediction": predict(X), "sample_weight": sample_weight},
             cache=False,
             retries=retries,
             split_every=split_every,
             check=False,
         )
-        partial = frame.reduce(reduction, estimator)
+        partial = frame.reduce(reduction)
     else:
-        partial = reduction.chunk(estimator, 0, X, y, sample_weight)
+        partial = reduction.chunk(None, 0, y, predict(X), sample_weight)
     if not classifier:
         return regression_metrics(partial)
     return {**classification_metrics(partial), "classes": np.asarray(estimator.classes_).tolist()}

@@ -213,9 +213,29 @@ def class_indices(y_true: Any, classes: np.ndarray) -> np.ndarray:
     return indices
 
 
+def predicted_indices(scores: np.ndarray, probabilities: bool) -> np.ndarray:
+    """The class each row's scores predict, as scikit-learn's classifiers do.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows, n_classes) or (n_rows, 1)
+        Probabilities, or decision values (one column for two classes).
+    probabilities : bool
+        Whether ``scores`` are probabilities.
+
+    Returns
+    -------
+    indices : ndarray of int
+        The highest score's class; for one decision column, class 1 where the
+        value is positive.
+    """
+    if scores.shape[1] == 1 and not probabilities:
+        return (scores[:, 0] > 0).astype(np.int64)
+    return np.argmax(scores, axis=1)
+
+
 def classification_partial(
     y_true: Any,
-    predicted: Any,
     scores: Any,
     classes: np.ndarray,
     probabilities: bool,
@@ -223,12 +243,13 @@ def classification_partial(
 ) -> ClassificationPartial:
     """The :class:`ClassificationPartial` of one chunk of rows.
 
+    The predicted class of each row is its highest score's
+    (:func:`predicted_indices`), which is what the classifier's ``predict`` returns.
+
     Parameters
     ----------
     y_true : array-like of shape (n_rows,)
         True labels, among ``classes``.
-    predicted : array-like of shape (n_rows,)
-        Predicted labels.
     scores : array-like of shape (n_rows, n_classes) or (n_rows,)
         ``predict_proba`` (``probabilities=True``) or ``decision_function``
         (one column for two classes).
@@ -243,14 +264,15 @@ def classification_partial(
     -------
     partial : ClassificationPartial
     """
+    classes = np.asarray(classes)
     true = class_indices(y_true, classes)
-    guess = class_indices(predicted, classes)
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[:, np.newaxis] if scores.ndim == 1 else scores
+    guess = predicted_indices(scores, probabilities)
     weights = _weights(sample_weight, len(true))
     n_classes = len(classes)
     confusion = np.zeros((n_classes, n_classes))
     np.add.at(confusion, (true, guess), weights)
-    scores = np.asarray(scores, dtype=np.float64)
-    scores = scores[:, np.newaxis] if scores.ndim == 1 else scores
     log_loss = np.nan
     if probabilities:
         eps = np.finfo(np.float64).eps

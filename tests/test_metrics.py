@@ -85,12 +85,10 @@ def test_classification_metrics_equal_scikit_learn(n_classes: int, weighted: boo
     predicted = classes[proba.argmax(axis=1)]
     weight = rng.uniform(0, 2, 1000) if weighted else np.ones(1000)
 
-    def block(y_block, predicted_block, proba_block, weight_block):
-        return classification_partial(
-            y_block, predicted_block, proba_block, classes, True, weight_block
-        )
+    def block(y_block, proba_block, weight_block):
+        return classification_partial(y_block, proba_block, classes, True, weight_block)
 
-    metrics = classification_metrics(chunked(block, y, predicted, proba, weight))
+    metrics = classification_metrics(chunked(block, y, proba, weight))
     assert metrics["accuracy"] == pytest.approx(
         sk.accuracy_score(y, predicted, sample_weight=weight), abs=1e-12
     )
@@ -132,11 +130,7 @@ def test_saturated_probabilities_keep_their_order() -> None:
 def test_unknown_label_is_named() -> None:
     with pytest.raises(ValueError, match="label 'fox' at row 2.*classes"):
         classification_partial(
-            np.array(["cat", "dog", "fox"]),
-            np.array(["cat", "dog", "dog"]),
-            np.full(3, 0.5),
-            np.array(["cat", "dog"]),
-            True,
+            np.array(["cat", "dog", "fox"]), np.full((3, 2), 0.5), np.array(["cat", "dog"]), True
         )
 
 

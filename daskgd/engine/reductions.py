@@ -597,30 +597,35 @@ class TargetRange(Reduction):
 
 @dataclass(frozen=True)
 class ModelMetrics(Reduction):
-    """The metric sums (:mod:`daskgd.metrics`) of the broadcast fitted model on each chunk.
+    """The metric sums (:mod:`daskgd.metrics`) of a model's predictions on each chunk.
+
+    The predictions are a column of the frame (the model's own lazy ``predict``,
+    ``predict_proba`` or ``decision_function``), so the model itself never travels
+    to the workers, nor do the modules it imports.
 
     Parameters
     ----------
-    classifier : bool
-        Score the model as a classifier (labels, probabilities or decision values)
-        rather than as a regressor.
+    classes : ndarray or None, default=None
+        A classifier's ``classes_`` (its column ``"prediction"`` holds scores:
+        probabilities, or decision values); None for a regressor (predictions).
+    probabilities : bool, default=True
+        Whether a classifier's scores are probabilities.
     """
 
-    classifier: bool
+    classes: Any = None
+    probabilities: bool = True
+    columns: tuple[str, ...] = ("y", "prediction", "sample_weight")
     name: ClassVar[str] = "daskgd-evaluate"
-    broadcast_name: ClassVar[str] = "daskgd-model"
 
     def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> Any:
         from daskgd.metrics import classification_partial, regression_partial
 
-        X, y, sample_weight = blocks
+        y, prediction, sample_weight = blocks
         try:
-            if not self.classifier:
-                return regression_partial(y, broadcast.predict(X), sample_weight)
-            probabilities = hasattr(broadcast, "predict_proba")
-            scores = (broadcast.predict_proba if probabilities else broadcast.decision_function)(X)
+            if self.classes is None:
+                return regression_partial(y, prediction, sample_weight)
             return classification_partial(
-                y, broadcast.predict(X), scores, broadcast.classes_, probabilities, sample_weight
+                y, prediction, self.classes, self.probabilities, sample_weight
             )
         except ValueError as error:
             raise ValueError(f"chunk {chunk_index}: {error}") from error
