@@ -228,13 +228,13 @@ class LogisticRegression(LinearClassifierBase):
         Solver iterations.
     n_passes_ : int
         Passes over the data.
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (``n_iter_``,)
         Objective per iteration, divided by the sum of sample weights times ``C``.
     solver_ : str
         Solver used.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
     """
 

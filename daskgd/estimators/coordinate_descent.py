@@ -60,7 +60,7 @@ _ATTRIBUTES_DOC = """\
         Solver used ("cd").
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
 """
 

@@ -90,7 +90,7 @@ _ATTRIBUTES_DOC = """\
         Passes over the data: one.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
 """
 

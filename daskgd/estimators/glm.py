@@ -67,14 +67,14 @@ _ATTRIBUTES_DOC = """\
         Solver iterations.
     n_passes_ : int
         Passes over the data, the targets' pass included.
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (``n_iter_``,)
         Objective per iteration (half the mean deviance, without the constant
         that makes a perfect prediction's deviance zero, plus the penalty).
     solver_ : str
         Solver used.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
 """
 

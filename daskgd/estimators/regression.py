@@ -153,13 +153,13 @@ class LinearRegression(_LeastSquaresBase):
         Solver iterations.
     n_passes_ : int
         Passes over the data.
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (``n_iter_``,)
         Objective per iteration, ``(1/2 ||y - Xw - b||^2) / n_samples``.
     solver_ : str
         Solver used.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
     """
 
@@ -257,13 +257,13 @@ class Ridge(_LeastSquaresBase):
         Solver iterations.
     n_passes_ : int
         Passes over the data.
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (``n_iter_``,)
         Objective per iteration, divided by ``2 * n_samples``.
     solver_ : str
         Solver used.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
     """
 

@@ -71,7 +71,7 @@ class HuberRegressor(RegressorMixin, LinearModelBase):
         lazy dask array for dask input.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
     """
 

@@ -427,7 +427,7 @@ SHARED_DOC_ATTRIBUTES = """
         Epochs (or averaging rounds) run.
     n_passes_ : int
         Passes over the data, validation passes included.
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (``n_iter_``,)
         Objective per epoch: the mean loss of each row just before the model
         learned from it, plus the penalty.
     eta0_ : float

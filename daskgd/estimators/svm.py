@@ -90,13 +90,13 @@ class LinearSVC(LinearClassifierBase):
         Solver iterations.
     n_passes_ : int
         Passes over the data.
-    loss_curve_ : ndarray of shape (n_iter_,)
+    loss_curve_ : ndarray of shape (``n_iter_``,)
         Objective per iteration, divided by ``C`` times the sum of sample weights.
     solver_ : str
         Solver used.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
     """
 
