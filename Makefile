@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check daskgd tests benchmarks examples
 	$(BIN)/mypy daskgd
 
-test: lint
+# The documentation site, built offline from scratch (-E) with warnings as errors.
+docs: $(VENV)/.installed-test
+	$(BIN)/python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html
+
+test: lint docs
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-bench
