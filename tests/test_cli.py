@@ -579,3 +579,25 @@ def test_cli_errors_are_one_line_and_exit_2(runs: dict[str, Run], command: str, 
     assert "Traceback" not in run.stderr and "scheduler:" not in run.stderr
     assert not (run.cwd / "model.daskgd").exists()
     assert not (runs[command].cwd.parent / "old-payload-ran").exists()  # never unpickled
+
+
+def test_png_plot_without_matplotlib_is_refused_in_one_line(monkeypatch, tmp_path: Path) -> None:
+    """On a plain install (no matplotlib), --plot x.png names the extra before any fit."""
+    import importlib.util
+
+    from daskgd import plotting
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "matplotlib" else real_find_spec(name, *args),
+    )
+    with pytest.raises(ValueError, match=r"needs matplotlib: pip install 'daskgd\[plot\]'"):
+        plotting.check_plot_path(tmp_path / "loss.png")
+    plotting.check_plot_path(tmp_path / "loss.svg")  # needs nothing more
+    plotting.write_loss_plot(np.array([3.0, 2.0, 1.5, 1.4]), tmp_path / "loss.svg", "t")
+    svg = (tmp_path / "loss.svg").read_text()
+    assert svg.startswith("<svg") and svg.count("<circle") == 3  # the gap: last point is 0
+    with pytest.raises(ValueError, match="write .svg"):
+        plotting.check_plot_path(tmp_path / "loss.gif")
