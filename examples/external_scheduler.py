@@ -6,18 +6,20 @@ parts on this machine, as these shell commands would::
 
     dask scheduler --host 127.0.0.1 --port 0 --scheduler-file scheduler.json \\
         --dashboard-address 127.0.0.1:0 --preload daskgd.dashboard
-    dask worker --scheduler-file scheduler.json --nworkers 2 --nthreads 1
+    dask worker --scheduler-file scheduler.json --nthreads 2
 
 (``--port 0`` takes a free port and writes the address to ``scheduler.json``;
 ``--preload daskgd.dashboard`` adds daskgd's ``/daskgd`` page to the
-scheduler's dashboard.) Then it connects with ``daskgd.cluster.connect`` and
+scheduler's dashboard; one worker process with two threads keeps the example
+light, and ``--nworkers N`` or more ``dask worker`` commands, on this machine or
+others, add workers.) Then it connects with ``daskgd.cluster.connect`` and
 fits ``LogisticRegression`` on a zarr file that the workers read themselves:
 only the path travels, the chunks never pass through this process. The
 coefficients equal those of the same fit on the NumPy arrays in this process,
 and the fit is on the scheduler's ``/daskgd`` page. The processes are stopped
 at the end, whatever happens.
 
-Run it with ``python examples/external_scheduler.py`` (about 15 seconds).
+Run it with ``python examples/external_scheduler.py`` (about 10 seconds).
 """
 
 from __future__ import annotations
@@ -68,10 +70,12 @@ def wait_for_address(scheduler: subprocess.Popen[bytes], scheduler_file: Path) -
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Terminate the processes (workers first), killing any that does not stop in time."""
+    """Terminate the processes one at a time, killing any that does not stop in time.
+
+    Workers go first, while their scheduler is still there to see them leave.
+    """
     for process in processes:
         process.terminate()
-    for process in processes:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -116,15 +120,15 @@ def main() -> None:
             worker = start(
                 folder,
                 "worker",
-                *("--scheduler-file", str(scheduler_file), "--nworkers", "2", "--nthreads", "1"),
+                *("--scheduler-file", str(scheduler_file), "--nthreads", "2"),
                 *("--no-dashboard", "--local-directory", str(folder)),
             )
             processes.insert(0, worker)  # stopped first
             address = wait_for_address(scheduler, scheduler_file)
-            print(f"scheduler {address} (process {scheduler.pid}), workers (process {worker.pid})")
+            print(f"scheduler {address} (process {scheduler.pid}), worker process {worker.pid}")
 
             with connect(address) as client:
-                client.wait_for_workers(2, timeout=STARTUP_TIMEOUT)
+                client.wait_for_workers(1, timeout=STARTUP_TIMEOUT)
                 workers = client.scheduler_info(n_workers=-1)["workers"]
                 print(f"connected; workers: {', '.join(sorted(workers))}")
 
