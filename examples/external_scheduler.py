@@ -122,8 +122,9 @@ def main() -> None:
                 print(f"connected; workers: {', '.join(sorted(workers))}")
 
                 X, y = load_zarr(data)  # lazy: each chunk task reads its chunk from the file
+                model = daskgd.LogisticRegression(tol=1e-10)
                 started = time.perf_counter()
-                model = daskgd.LogisticRegression(tol=1e-10).fit(X, y)
+                model.fit(X, y)
                 print(
                     f"LogisticRegression ({model.solver_}) on the external cluster: "
                     f"{model.n_iter_[0]} iterations, {model.n_passes_} passes, "
@@ -145,7 +146,7 @@ def main() -> None:
             assert gap < 1e-8, gap
         finally:
             stop(processes)
-        print("scheduler and workers stopped")
+        print("scheduler and worker stopped")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ finished and printed what it is about.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ TIMEOUT = 120.0  # seconds per example; each takes well under 30 on 2 busy cores
 EXPECTED_OUTPUT = {
     "checkpoint_resume.py": "equal the uninterrupted fit's",
     "cli_workflow.py": "predictions.npy: accuracy",
-    "external_scheduler.py": "scheduler and workers stopped",
+    "external_scheduler.py": "scheduler and worker stopped",
     "fit_zarr.py": "nothing spilled to disk",
     "follow_fit.py": "state.json: LogisticRegression (lbfgs) finished",
     "sgd_averaging.py": "sequential SGD equals scikit-learn's partial_fit loop",
@@ -40,37 +41,42 @@ def test_the_examples_are_found():
     assert set(EXPECTED_OUTPUT) <= {script.name for script in SCRIPTS}
 
 
-def _text(output: str | bytes | None) -> str:
-    """Captured output as text (a ``TimeoutExpired`` holds bytes, whatever ``text`` was)."""
-    if isinstance(output, bytes):
-        return output.decode(errors="replace")
-    return output or ""
+def _kill_group(pid: int) -> None:
+    """SIGKILL every process left in the session that ``pid`` leads."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[script.stem for script in SCRIPTS])
 def test_example_runs(script: Path, tmp_path: Path) -> None:
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    environment.pop("DASK_SCHEDULER_ADDRESS", None)  # the CLI example starts its own clusters
+    environment.pop("DASK_SCHEDULER_ADDRESS", None)  # the examples start clusters of their own
     started = time.monotonic()
+    # In a session of its own, so that whatever it started (cluster processes) goes too.
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=tmp_path,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-        )
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(
-            f"{script.name} ran past {TIMEOUT:.0f}s.\nstdout:\n{_text(error.stdout)}\n"
-            f"stderr:\n{_text(error.stderr)}"
-        )
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{script.name} ran past {TIMEOUT:.0f}s.\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    finally:
+        _kill_group(process.pid)  # anything left behind
     seconds = time.monotonic() - started
-    report = f"{script.name} ({seconds:.1f}s)\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    assert done.returncode == 0, f"exit status {done.returncode}: {report}"
-    assert done.stdout.strip(), f"printed nothing: {report}"
+    report = f"{script.name} ({seconds:.1f}s)\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    assert process.returncode == 0, f"exit status {process.returncode}: {report}"
+    assert stdout.strip(), f"printed nothing: {report}"
     expected = EXPECTED_OUTPUT.get(script.name)
     if expected is not None:
-        assert expected in done.stdout, f"no {expected!r} in the output: {report}"
+        assert expected in stdout, f"no {expected!r} in the output: {report}"
     print(f"{script.name}: {seconds:.1f}s")
