@@ -52,7 +52,13 @@ def evaluate(
     """
     check_is_fitted(estimator)
     classifier = is_classifier(estimator)
-    probabilities = classifier and hasattr(estimator, "predict_proba")
+    # modified_huber's clipped "probabilities" can tie where its decision values do
+    # not: its predictions come from the decision values, as its predict's do.
+    probabilities = (
+        classifier
+        and hasattr(estimator, "predict_proba")
+        and getattr(estimator, "loss", None) != "modified_huber"
+    )
     reduction = ModelMetrics(
         np.asarray(estimator.classes_) if classifier else None, probabilities=probabilities
     )

@@ -13,6 +13,7 @@ import pytest
 from distributed import Client
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import metrics as sk
+from sklearn.base import is_classifier
 from sklearn.datasets import make_classification, make_regression
 
 import daskgd
@@ -191,3 +192,26 @@ def test_evaluate_names_the_chunk_and_row_of_bad_values(client: Client) -> None:
     X[1500, 2] = 0.0
     with pytest.raises(ValueError, match="Input y.*chunk 0 at row 30"):
         evaluate(model, *as_dask(X, y))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        daskgd.LogisticRegression(),
+        daskgd.SGDClassifier(loss="modified_huber", max_iter=5, tol=None, random_state=0),
+        daskgd.Ridge(),
+        daskgd.HistGradientBoostingRegressor(max_iter=3),
+    ],
+    ids=lambda model: type(model).__name__,
+)
+def test_score_on_dask_equals_score_in_memory(client: Client, model) -> None:
+    classifier = is_classifier(model)
+    maker = make_classification if classifier else make_regression
+    X, y = maker(
+        2100, 5, random_state=4, **({"n_classes": 3, "n_informative": 3} if classifier else {})
+    )
+    weight = np.random.default_rng(4).uniform(0, 2, len(y))
+    model.fit(X, y)
+    on_dask = model.score(*as_dask(X, y, weight))
+    assert isinstance(on_dask, float)
+    assert on_dask == pytest.approx(model.score(X, y, weight), rel=1e-12, abs=1e-15)

@@ -8,17 +8,17 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
-from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
 from daskgd import validation
 from daskgd.estimators._base import LinearModelBase
+from daskgd.estimators._scoring import DaskClassifierMixin
 from daskgd.losses import BinaryLogLoss, MultinomialLogLoss
 from daskgd.penalties import L2, ElasticNet, NoPenalty, Penalty
 
 
-class LinearClassifierBase(ClassifierMixin, LinearModelBase):
+class LinearClassifierBase(DaskClassifierMixin, LinearModelBase):
     """Label encoding, class weights and decisions shared by the linear classifiers."""
 
     classes_: np.ndarray

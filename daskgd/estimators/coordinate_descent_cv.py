@@ -15,7 +15,6 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import check_random_state
@@ -23,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from daskgd import validation
 from daskgd.estimators._base import LinearModelBase
+from daskgd.estimators._scoring import DaskRegressorMixin
 from daskgd.folds import FoldRuns, block_fold_grams, kfold_runs, runs_from_splits, training_gram
 from daskgd.losses import HalfSquaredError
 from daskgd.objective import LinearObjective, merge_gram_partials
@@ -151,7 +151,7 @@ def held_out_squared_error(
     return float(test["yy"][0, 0]) - 2 * coefs @ xy + quadratic + float(test["n"]) * offset**2
 
 
-class _PathCV(RegressorMixin, LinearModelBase):
+class _PathCV(DaskRegressorMixin, LinearModelBase):
     """The cross-validated elastic-net path of one target, from one pass."""
 
     _parameter_constraints: dict[str, list[Any]] = dict(_CONSTRAINTS)

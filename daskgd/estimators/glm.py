@@ -13,11 +13,11 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from daskgd import validation
 from daskgd.estimators._base import LinearModelBase
+from daskgd.estimators._scoring import DaskRegressorMixin
 from daskgd.losses.tweedie import HalfTweedieLoss
 from daskgd.objective import LinearObjective
 from daskgd.penalties import L2, NoPenalty, Penalty
@@ -88,7 +88,7 @@ _COMMON_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
-class _GeneralizedLinearRegressor(RegressorMixin, LinearModelBase):
+class _GeneralizedLinearRegressor(DaskRegressorMixin, LinearModelBase):
     """A GLM ``E[y] = inverse_link(X @ w + b)`` with a Tweedie deviance."""
 
     _mean_penalty = True

@@ -13,16 +13,16 @@ from numbers import Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingClassifier as _SkClassifier
 from sklearn.ensemble import HistGradientBoostingRegressor as _SkRegressor
 from sklearn.utils.multiclass import check_classification_targets
 
 from daskgd.estimators._boosting import RUN_CONSTRAINTS, BoostingBase
+from daskgd.estimators._scoring import DaskClassifierMixin, DaskRegressorMixin
 from daskgd.trees.losses import BoostingLoss
 
 
-class HistGradientBoostingRegressor(RegressorMixin, BoostingBase):
+class HistGradientBoostingRegressor(DaskRegressorMixin, BoostingBase):
     """Histogram gradient-boosted regression trees on NumPy or dask arrays.
 
     scikit-learn's ``HistGradientBoostingRegressor``: the same parameters, defaults,
@@ -240,7 +240,7 @@ class HistGradientBoostingRegressor(RegressorMixin, BoostingBase):
         return self._predict_values(self._raw_predict(X))
 
 
-class HistGradientBoostingClassifier(ClassifierMixin, BoostingBase):
+class HistGradientBoostingClassifier(DaskClassifierMixin, BoostingBase):
     """Histogram gradient-boosted classification trees on NumPy or dask arrays.
 
     scikit-learn's ``HistGradientBoostingClassifier`` (log-loss; one tree per class

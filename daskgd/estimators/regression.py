@@ -6,17 +6,18 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.base import MultiOutputMixin, RegressorMixin
+from sklearn.base import MultiOutputMixin
 from sklearn.utils._param_validation import Interval
 
 from daskgd import validation
 from daskgd.estimators._base import LinearModelBase
+from daskgd.estimators._scoring import DaskRegressorMixin
 from daskgd.losses import HalfSquaredError
 from daskgd.penalties import L2, NoPenalty, Penalty
 from daskgd.solvers import MAX_DENSE_COEF
 
 
-class _LeastSquaresBase(MultiOutputMixin, RegressorMixin, LinearModelBase):
+class _LeastSquaresBase(MultiOutputMixin, DaskRegressorMixin, LinearModelBase):
     def _penalty(self) -> Penalty:
         raise NotImplementedError
 

@@ -7,16 +7,16 @@ from typing import Any
 
 import numpy as np
 import scipy.optimize
-from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.optimize import _check_optimize_result
 
 from daskgd import validation
 from daskgd.estimators._base import COMMON_CONSTRAINTS, LinearModelBase
+from daskgd.estimators._scoring import DaskRegressorMixin
 from daskgd.huber import huber_block, huber_finalize
 
 
-class HuberRegressor(RegressorMixin, LinearModelBase):
+class HuberRegressor(DaskRegressorMixin, LinearModelBase):
     """Linear regression robust to outliers: scikit-learn's HuberRegressor on NumPy or dask.
 
     Minimises, jointly in the coefficients ``w``, the intercept ``b`` and the

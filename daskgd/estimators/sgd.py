@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from sklearn import linear_model
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -27,6 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from daskgd import validation
 from daskgd.checkpoint import Checkpoint, fingerprint
+from daskgd.estimators._scoring import DaskClassifierMixin, DaskRegressorMixin
 from daskgd.monitoring import make_callback
 from daskgd.oracles.numpy import InMemoryChunks
 from daskgd.penalties import Penalty
@@ -443,7 +444,7 @@ SHARED_DOC_ATTRIBUTES = """
         Number of features seen in fit."""
 
 
-class SGDRegressor(RegressorMixin, _SGDBase):
+class SGDRegressor(DaskRegressorMixin, _SGDBase):
     __doc__ = (
         """Linear regression by SGD over the chunks of a NumPy or dask array.
 
@@ -555,7 +556,7 @@ class SGDRegressor(RegressorMixin, _SGDBase):
         return X, is_dask, np.asarray(y, dtype=np.float64), sample_weight
 
 
-class SGDClassifier(ClassifierMixin, _SGDBase):
+class SGDClassifier(DaskClassifierMixin, _SGDBase):
     __doc__ = (
         """Linear classifier by SGD over the chunks of a NumPy or dask array.
 
