@@ -240,6 +240,14 @@ def json_value(value: Any) -> Any:
 def _announce(client: Any) -> str:
     """Print where the work runs (scheduler and dashboard) on standard error."""
     scheduler = str(client.scheduler.address)
+    workers = client.scheduler_info().get("workers", {})
+    if workers:
+        threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
+        limits = {int(w.get("memory_limit") or 0) for w in workers.values()}
+        memory = (
+            f", {limits.pop() / 1e6:,.0f} MB each" if len(limits) == 1 and 0 not in limits else ""
+        )
+        print(f"workers: {len(workers)}, {threads} threads in all{memory}", file=sys.stderr)
     link = str(client.dashboard_link)
     page = link.rsplit("/", 1)[0] + "/daskgd" if link.endswith("/status") else None
     print(

@@ -302,8 +302,7 @@ def runs(data_dir: Path, scheduler_address: str) -> dict[str, Run]:
     )
     commands["evaluate-regressor"] = module_command(
         *("evaluate", data_dir / "ridge.daskgd", data_dir / "regression.zarr"),
-        *("--n-workers", "1", "--threads-per-worker", "1", "--memory-limit", "1GB"),
-        *("--chunk-mb", CHUNK_MB, "--json", "metrics.json"),
+        *(*external, "--chunk-mb", CHUNK_MB, "--json", "metrics.json"),
     )
     # Bad command lines and files: each fails before a cluster starts.
     commands["version"] = module_command("--version")
@@ -386,6 +385,9 @@ def test_cli_fit(data_dir: Path, runs: dict[str, Run], model: str) -> None:
     assert_allclose(report["loss_curve"], expected.loss_curve_, rtol=SAME_RTOL)
     if model == "linear":
         assert report["n_passes"] == 1  # the normal equations: one pass
+        # Its own local cluster, of the size asked for, on 127.0.0.1.
+        assert "workers: 1, 1 threads in all" in run.stderr
+        assert "dashboard: http://127.0.0.1:" in run.stderr
     elif model == "sgd-classifier":
         assert report["n_iter"] == 3  # max_iter epochs, tol=None
         assert report["n_passes"] == 3 + 1  # and the label pass
@@ -543,7 +545,6 @@ def test_cli_evaluate_classifier(
 def test_cli_evaluate_regressor(data_dir: Path, runs: dict[str, Run]) -> None:
     run = runs["evaluate-regressor"]
     assert run.returncode == 0, str(run)
-    assert "dashboard: http://127.0.0.1:" in run.stderr  # a local cluster, on 127.0.0.1
     estimator, X, y = in_process_metrics(data_dir / "ridge.daskgd", data_dir / "regression.zarr")
     prediction = estimator.predict(X)
     metrics = json.loads((run.cwd / "metrics.json").read_text())

@@ -99,6 +99,7 @@ def test_cli_fits_and_evaluates_data_larger_than_its_cluster(large_zarr: Path, t
         tmp_path,
     )
     assert fit.returncode == 0, fit.stderr
+    assert "workers: 2, 2 threads in all, 250 MB each" in fit.stderr  # the cluster asked for
     assert "Restarting worker" not in fit.stderr, fit.stderr  # no worker ran out of memory
     assert fit_peak < TREE_RSS_LIMIT, f"fit: {fit_peak / 2**20:.0f} MiB"
     report = json.loads((tmp_path / "fit.json").read_text())
