@@ -72,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     make.add_argument("--task", choices=["regression", "classification"], default="regression")
     make.add_argument("--chunk-rows", type=int, default=100_000)
     make.add_argument("--seed", type=int, default=0)
+    make.add_argument(
+        "--scheduler",
+        default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
+        help="write from this dask scheduler's workers, which must reach OUTPUT (default: "
+        "$DASK_SCHEDULER_ADDRESS; without either, this process writes with threads)",
+    )
 
     def add_cluster_options(command: argparse.ArgumentParser) -> None:
         command.add_argument(
@@ -268,18 +274,27 @@ def _load_model(path: Path) -> Any:
 
 def cmd_make_data(args: argparse.Namespace) -> int:
     """``daskgd make-data``."""
+    from daskgd.cluster import close_client, connect
     from daskgd.io import write_synthetic
 
     started = time.perf_counter()
-    info = write_synthetic(
-        args.output,
-        args.rows,
-        args.features,
-        task=args.task,
-        chunk_rows=args.chunk_rows,
-        seed=args.seed,
-        progress=True,
-    )
+    client = connect(args.scheduler) if args.scheduler else None
+    try:
+        if client is not None:
+            _announce(client)
+        info = write_synthetic(
+            args.output,
+            args.rows,
+            args.features,
+            task=args.task,
+            chunk_rows=args.chunk_rows,
+            seed=args.seed,
+            progress=True,
+            client=client,
+        )
+    finally:
+        if client is not None:
+            close_client(client)
     print(
         f"wrote {args.rows:,} x {args.features} {args.task} data to {args.output} "
         f"in {time.perf_counter() - started:.1f}s (true intercept {info['intercept']})"

@@ -56,6 +56,7 @@ def write_synthetic(
     seed: int = 0,
     progress: bool = False,
     compress: bool = True,
+    client: Any = None,
 ) -> dict[str, Any]:
     """Write synthetic data with a known true model to a zarr group, chunk by chunk.
 
@@ -63,7 +64,9 @@ def write_synthetic(
     logistic model ``P(y=1) = expit(x @ coef + intercept)``, a regression target
     is ``x @ coef + intercept`` plus standard normal noise. Each chunk is drawn
     from its own seeded generator, by a few threads at once, and written in
-    order, so memory stays bounded by a few chunks whatever ``n_rows`` is.
+    order, so memory stays bounded by a few chunks whatever ``n_rows`` is. With
+    a ``client``, the cluster's workers draw and write the chunks instead (each
+    its own zarr chunks, so no two write the same one): the same data.
 
     Parameters
     ----------
@@ -84,6 +87,8 @@ def write_synthetic(
     compress : bool, default=True
         Compress the chunks with zarr's default codec (random data hardly
         compresses; ``False`` writes and reads faster).
+    client : distributed.Client, optional
+        Write from this cluster's workers, which must all reach ``path``.
 
     Returns
     -------
@@ -102,6 +107,17 @@ def write_synthetic(
         "X", shape=(n_rows, n_features), chunks=(chunk_rows, n_features), dtype="f8", **codecs
     )
     y_store = group.create_array("y", shape=(n_rows,), chunks=(chunk_rows,), dtype="f8", **codecs)
+    info = {
+        "coef": coef,
+        "intercept": intercept,
+        "n_rows": n_rows,
+        "n_features": n_features,
+        "task": task,
+        "seed": seed,
+    }
+    if client is not None:
+        _write_synthetic_on_workers(client, Path(path).resolve(), info, chunk_rows, progress)
+        return info
     starts: Any = range(0, n_rows, chunk_rows)
     if progress:
         from tqdm.auto import tqdm
@@ -119,14 +135,46 @@ def write_synthetic(
                 _write_block(X_store, y_store, *pending.popleft())
         while pending:
             _write_block(X_store, y_store, *pending.popleft())
-    return {
-        "coef": coef,
-        "intercept": intercept,
-        "n_rows": n_rows,
-        "n_features": n_features,
-        "task": task,
-        "seed": seed,
-    }
+    return info
+
+
+def _write_synthetic_chunk(path: str, info: dict[str, Any], index: int, chunk_rows: int) -> int:
+    """Draw chunk ``index`` of :func:`write_synthetic`'s data and write it (on a worker)."""
+    start = index * chunk_rows
+    stop = min(info["n_rows"], start + chunk_rows)
+    block = _synthetic_block(
+        stop - start, info["coef"], info["intercept"], info["task"], info["seed"], index
+    )
+    X_store = zarr.open_array(path, path="X", mode="r+")
+    y_store = zarr.open_array(path, path="y", mode="r+")
+    X_store[start:stop], y_store[start:stop] = block
+    return stop - start
+
+
+def _write_synthetic_on_workers(
+    client: Any, path: Path, info: dict[str, Any], chunk_rows: int, progress: bool
+) -> None:
+    """Have the workers draw and write every chunk of the group created at ``path``."""
+    from distributed import as_completed
+
+    n_chunks = -(-info["n_rows"] // chunk_rows)
+    futures = client.map(
+        _write_synthetic_chunk,
+        [str(path)] * n_chunks,
+        [info] * n_chunks,
+        range(n_chunks),
+        [chunk_rows] * n_chunks,
+        key=[f"daskgd-make-data-{path.name}-{i}" for i in range(n_chunks)],
+        pure=False,
+    )
+    done: Any = as_completed(futures)
+    if progress:
+        from tqdm.auto import tqdm
+
+        done = tqdm(done, total=n_chunks, desc=f"writing {path.name}", unit="chunk")
+    written = sum(future.result() for future in done)
+    if written != info["n_rows"]:
+        raise RuntimeError(f"wrote {written} rows of {info['n_rows']} to {path}.")
 
 
 def load_zarr(path: str | Path) -> tuple[da.Array, da.Array]:

@@ -304,6 +304,10 @@ def runs(data_dir: Path, scheduler_address: str) -> dict[str, Run]:
         *("evaluate", data_dir / "ridge.daskgd", data_dir / "regression.zarr"),
         *(*external, "--chunk-mb", CHUNK_MB, "--json", "metrics.json"),
     )
+    commands["make-data-on-cluster"] = module_command(
+        *("make-data", "regression.zarr", "--rows", CLI_ROWS, "--features", N_FEATURES),
+        *("--task", "regression", "--chunk-rows", "500", "--seed", "5", *external),
+    )
     # Bad command lines and files: each fails before a cluster starts.
     commands["version"] = module_command("--version")
     commands["fit-missing-data"] = module_command(
@@ -337,6 +341,19 @@ def test_cli_make_data(data_dir: Path) -> None:
         assert_array_equal(group.attrs["coef"], true_model(N_FEATURES, 5)[0])
     labels = np.asarray(stored(data_dir / "classification.zarr", "y")[:])
     assert set(np.unique(labels)) == {0.0, 1.0}
+
+
+def test_cli_make_data_on_a_cluster_writes_the_same_data(
+    data_dir: Path, runs: dict[str, Run], scheduler_address: str
+) -> None:
+    """With --scheduler, the workers draw and write the chunks: the same data as threads."""
+    run = runs["make-data-on-cluster"]
+    assert run.returncode == 0, str(run)
+    assert f"scheduler: {scheduler_address}" in run.stderr
+    for name in ("X", "y"):
+        written = np.asarray(stored(run.cwd / "regression.zarr", name)[:])
+        assert_array_equal(written, np.asarray(stored(data_dir / "regression.zarr", name)[:]))
+    assert zarr.open_group(str(run.cwd / "regression.zarr"), mode="r").attrs["seed"] == 5
 
 
 def in_process_fit(model: str, data: Path) -> tuple[Any, np.ndarray]:
