@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 
 import dask.array as da
@@ -37,6 +36,16 @@ def _get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.status == 200
         return json.loads(response.read())
+
+
+def _table_of(document) -> dict:
+    """The data of the fits table in a pulled Bokeh document of the page."""
+    (table,) = [
+        source.data
+        for source in document.select({"type": ColumnDataSource})
+        if "estimator" in source.data
+    ]
+    return dict(table)
 
 
 def test_fits_from_events_groups_iterations_by_fit():
@@ -94,28 +103,42 @@ def test_events_and_page_follow_a_running_fit():
     try:
         base = client.dashboard_link.rsplit("/", 1)[0]
         X, y = _data()
-        seen_running = []
-        fit_done = threading.Event()
+        # The fit waits at its 5th iteration while the test reads the page: it is
+        # running then, whatever the machine's speed.
+        paused, resume = threading.Event(), threading.Event()
 
-        def watch():
-            deadline = time.monotonic() + 120
-            while not fit_done.is_set() and time.monotonic() < deadline:
-                state = _get_json(base + "/daskgd/state.json")
-                if state["fits"] and state["fits"][0]["state"] == "running":
-                    seen_running.append(state["fits"][0])
-                    return
-                time.sleep(0.05)
+        def pause_at_fifth(record):
+            if record["iteration"] == 5:
+                paused.set()
+                assert resume.wait(timeout=120), "the test never let the fit go on"
 
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        try:
+        fitted = {}
+
+        def fit():
             with pytest.warns(ConvergenceWarning):  # max_iter is small on purpose
-                model = daskgd.LogisticRegression(solver="gd", max_iter=20, tol=0.0).fit(X, y)
+                fitted["model"] = daskgd.LogisticRegression(
+                    solver="gd", max_iter=20, tol=0.0, callback=pause_at_fifth
+                ).fit(X, y)
+
+        fitting = threading.Thread(target=fit)
+        fitting.start()
+        try:
+            assert paused.wait(timeout=120), "the fit never reached its 5th iteration"
+            running = _get_json(base + "/daskgd/state.json")["fits"][0]
+            # The Bokeh document, pulled over its websocket as a browser would, mid-fit.
+            with pull_session(url=base + "/daskgd") as session:
+                table = _table_of(session.document)
         finally:
-            fit_done.set()
-        watcher.join(timeout=30)
-        assert seen_running, "the page never showed the fit while it ran"
-        assert seen_running[0]["estimator"] == "LogisticRegression"
+            resume.set()
+            fitting.join(timeout=120)
+        model = fitted["model"]
+        assert running["estimator"] == "LogisticRegression" and running["state"] == "running"
+        # Events are logged before the callback runs: the page has all 5 iterations.
+        assert [p["iteration"] for p in running["iterations"]] == [1, 2, 3, 4, 5]
+        assert running["eta_seconds"] > 0  # 15 of 20 iterations to go
+        assert table["state"] == ["running"] and table["iteration"] == ["5 / 20"]
+        assert table["passes"] == [running["iterations"][-1]["n_passes"]]
+        assert table["time_left"] != [""]
 
         final = _get_json(base + "/daskgd/state.json")["fits"][0]
         assert final["state"] == "finished"
@@ -135,21 +158,17 @@ def test_events_and_page_follow_a_running_fit():
         scripts = re.findall(r'<script[^>]* src="([^"]+)"', page)
         assert any("bokeh" in src for src in scripts)
         assert all("://" not in src for src in scripts), scripts
-        # Its document, pulled over the Bokeh websocket as a browser would, draws the fit.
+        # After the fit, its document draws every iteration.
         with pull_session(url=base + "/daskgd") as session:
-            tables = [
-                source.data
-                for source in session.document.select({"type": ColumnDataSource})
-                if "estimator" in source.data
-            ]
+            table = _table_of(session.document)
             curves = [
                 source.data
                 for source in session.document.select({"type": ColumnDataSource})
                 if "xs" in source.data
             ]
-        assert tables[0]["estimator"] == ["LogisticRegression"]
-        assert tables[0]["iteration"] == [f"{len(model.loss_curve_)} / 20"]
-        assert tables[0]["passes"] == [final["iterations"][-1]["n_passes"]]
+        assert table["estimator"] == ["LogisticRegression"] and table["state"] == ["finished"]
+        assert table["iteration"] == [f"{len(model.loss_curve_)} / 20"]
+        assert table["passes"] == [final["iterations"][-1]["n_passes"]]
         assert len(curves) == 3 and all(len(c["xs"][0]) == len(model.loss_curve_) for c in curves)
         # ... and dask's own pages list it in their menu.
         with urllib.request.urlopen(base + "/status", timeout=10) as response:
