@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from daskgd import LogisticRegression
+import daskgd
 from daskgd.cluster import close_client, start_local_cluster
 from daskgd.io import load_zarr, write_synthetic
 
@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         X, y = load_zarr(args.data)
         started = time.perf_counter()
-        model = LogisticRegression(C=1.0, solver=args.solver, tol=1e-8, verbose=2)
+        # daskgd.LogisticRegression imports scikit-learn on first use: not at the top, which
+        # every spawned worker runs again when it imports this module as its __main__.
+        model = daskgd.LogisticRegression(C=1.0, solver=args.solver, tol=1e-8, verbose=2)
         model.fit(X, y)
         fit_seconds = time.perf_counter() - started
 
