@@ -418,6 +418,8 @@ def _metrics_text(metrics: dict[str, Any]) -> str:
         return "\n".join(f"{label:<9}{figure(metrics[key])}" for key, label in names.items())
     names = {"accuracy": "accuracy", "log_loss": "log-loss", "roc_auc": "ROC AUC"}
     lines = [f"{label:<9}{figure(metrics[key])}" for key, label in names.items()]
+    if metrics.get("roc_auc_tie_bound") is not None:
+        lines[-1] += f"  (within {metrics['roc_auc_tie_bound']:.1e}: scores sharing a bin tie)"
     labels = [str(c) for c in metrics["classes"]]
     rows = [[str(v) for v in row] for row in metrics["confusion_matrix"]]
     width = max(len(text) for text in labels + [v for row in rows for v in row])
@@ -459,6 +461,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "data": args.data,
             "n_passes": 1,
             "seconds": seconds,
+            "n_rows": int(X.shape[0]),
             **metrics,
         }
         args.json.write_text(json.dumps(json_value(report), indent=2, allow_nan=False))

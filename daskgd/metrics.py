@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
-#: Bins of the score histograms behind ROC AUC, uniform in the logit of the score.
-AUC_BINS = 2**15
-#: The logit range the bins cover: float64 probabilities saturate at about +-36.7.
+#: Bits of the bin index of the score histograms behind ROC AUC.
+AUC_BITS = 16
+#: Bins of the score histograms behind ROC AUC (see :func:`score_bins`).
+AUC_BINS = 2**AUC_BITS
+#: The logit range the bins of probabilities cover: float64 probabilities saturate at
+#: about +-36.7.
 AUC_LOGIT_RANGE = 37.0
 
 
@@ -126,7 +129,7 @@ def regression_metrics(partial: RegressionPartial) -> dict[str, float]:
         "r2": float(np.mean(r2)),
         "mse": float(np.mean(partial.squared_error) / partial.n),
         "mae": float(np.mean(partial.absolute_error) / partial.n),
-        "n_rows": float(partial.n),
+        "weight_sum": float(partial.n),
     }
 
 
@@ -162,12 +165,18 @@ class ClassificationPartial:
 
 
 def score_bins(scores: np.ndarray, probabilities: bool) -> np.ndarray:
-    """The histogram bin of each score: uniform in its logit (a probability's) or its value.
+    """The histogram bin of each score, in increasing order of the score.
+
+    Probabilities are binned uniformly in their logit over ``[-AUC_LOGIT_RANGE,
+    AUC_LOGIT_RANGE]`` (float64 probabilities saturate there). Decision values,
+    whose scale is the model's, are binned by the leading bits of their float32
+    encoding, made order-preserving: the same relative precision (2**-7) at any
+    magnitude, with no range to clip to.
 
     Parameters
     ----------
     scores : ndarray
-        Probabilities, or decision-function values (read as logits).
+        Probabilities, or decision-function values.
     probabilities : bool
         Whether ``scores`` are probabilities.
 
@@ -176,15 +185,17 @@ def score_bins(scores: np.ndarray, probabilities: bool) -> np.ndarray:
     bins : ndarray of int
         In ``[0, AUC_BINS)``, increasing with the score.
     """
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0)
     if probabilities:
         with np.errstate(divide="ignore"):
             logits = np.log(scores) - np.log1p(-scores)
-    else:
-        logits = scores
-    logits = np.clip(np.nan_to_num(logits, nan=0.0), -AUC_LOGIT_RANGE, AUC_LOGIT_RANGE)
-    position = (logits + AUC_LOGIT_RANGE) * (AUC_BINS / (2 * AUC_LOGIT_RANGE))
-    return np.minimum(position.astype(np.int64), AUC_BINS - 1)
+        logits = np.clip(logits, -AUC_LOGIT_RANGE, AUC_LOGIT_RANGE)
+        position = (logits + AUC_LOGIT_RANGE) * (AUC_BINS / (2 * AUC_LOGIT_RANGE))
+        return np.minimum(position.astype(np.int64), AUC_BINS - 1)
+    bits = np.asarray(scores, dtype=np.float32).view(np.uint32).astype(np.int64)
+    # IEEE floats order as their bits for positives, reversed for negatives.
+    ordered = np.where(bits >= 2**31, 2**32 - 1 - bits, bits + 2**31)
+    return ordered >> (32 - AUC_BITS)
 
 
 def class_indices(y_true: Any, classes: np.ndarray) -> np.ndarray:
@@ -213,52 +224,57 @@ def class_indices(y_true: Any, classes: np.ndarray) -> np.ndarray:
     return indices
 
 
-def predicted_indices(scores: np.ndarray, probabilities: bool) -> np.ndarray:
-    """The class each row's scores predict, as scikit-learn's classifiers do.
+def predicted_indices(decision: np.ndarray) -> np.ndarray:
+    """The class each row's decision values (or probabilities) predict, as ``predict`` does.
 
     Parameters
     ----------
-    scores : ndarray of shape (n_rows, n_classes) or (n_rows, 1)
-        Probabilities, or decision values (one column for two classes).
-    probabilities : bool
-        Whether ``scores`` are probabilities.
+    decision : ndarray of shape (n_rows, n_classes) or (n_rows, 1)
+        ``decision_function`` (one column for two classes), or ``predict_proba`` of
+        a classifier without decision values.
 
     Returns
     -------
     indices : ndarray of int
-        The highest score's class; for one decision column, class 1 where the
-        value is positive.
+        The highest value's class; for one column, class 1 where it is positive.
     """
-    if scores.shape[1] == 1 and not probabilities:
-        return (scores[:, 0] > 0).astype(np.int64)
-    return np.argmax(scores, axis=1)
+    if decision.shape[1] == 1:
+        return (decision[:, 0] > 0).astype(np.int64)
+    return np.argmax(decision, axis=1)
 
 
 def classification_partial(
     y_true: Any,
+    decision: Any,
     scores: Any,
     classes: np.ndarray,
     probabilities: bool,
     sample_weight: Any = None,
+    with_auc: bool = True,
 ) -> ClassificationPartial:
     """The :class:`ClassificationPartial` of one chunk of rows.
-
-    The predicted class of each row is its highest score's
-    (:func:`predicted_indices`), which is what the classifier's ``predict`` returns.
 
     Parameters
     ----------
     y_true : array-like of shape (n_rows,)
         True labels, among ``classes``.
-    scores : array-like of shape (n_rows, n_classes) or (n_rows,)
-        ``predict_proba`` (``probabilities=True``) or ``decision_function``
-        (one column for two classes).
+    decision : array-like of shape (n_rows, n_classes) or (n_rows,)
+        What the classifier's ``predict`` takes the argmax of (its
+        ``decision_function``, one column for two classes; else its
+        ``predict_proba``): the predicted class of each row
+        (:func:`predicted_indices`).
+    scores : array-like of shape (n_rows, n_classes) or (n_rows,), or None
+        ``predict_proba`` (``probabilities=True``) or ``decision_function``, for
+        the log-loss and ROC AUC; None with ``with_auc=False`` and no
+        probabilities.
     classes : ndarray of shape (n_classes,)
         The model's ``classes_``, sorted.
     probabilities : bool
         Whether ``scores`` are probabilities (then the log-loss is summed).
     sample_weight : array-like of shape (n_rows,), optional
         Row weights (default: 1).
+    with_auc : bool, default=True
+        Build the score histograms of ROC AUC (``score`` needs only the counts).
 
     Returns
     -------
@@ -266,23 +282,27 @@ def classification_partial(
     """
     classes = np.asarray(classes)
     true = class_indices(y_true, classes)
-    scores = np.asarray(scores, dtype=np.float64)
-    scores = scores[:, np.newaxis] if scores.ndim == 1 else scores
-    guess = predicted_indices(scores, probabilities)
+    decision = np.asarray(decision, dtype=np.float64)
+    decision = decision[:, np.newaxis] if decision.ndim == 1 else decision
+    guess = predicted_indices(decision)
     weights = _weights(sample_weight, len(true))
     n_classes = len(classes)
     confusion = np.zeros((n_classes, n_classes))
     np.add.at(confusion, (true, guess), weights)
     log_loss = np.nan
+    n_scored = (1 if n_classes == 2 else n_classes) if with_auc else 0
+    positives = np.zeros((n_scored, AUC_BINS))
+    negatives = np.zeros((n_scored, AUC_BINS))
+    if scores is None:
+        return ClassificationPartial(confusion, log_loss, positives, negatives)
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[:, np.newaxis] if scores.ndim == 1 else scores
     if probabilities:
         eps = np.finfo(np.float64).eps
         true_proba = scores[np.arange(len(true)), true]
         log_loss = float(-weights @ np.log(np.clip(true_proba, eps, 1 - eps)))
     # Two classes: one ROC curve, of the positive class's score (as scikit-learn).
     scored = scores[:, -1:] if n_classes == 2 else scores
-    n_scored = scored.shape[1]
-    positives = np.zeros((n_scored, AUC_BINS))
-    negatives = np.zeros((n_scored, AUC_BINS))
     for k in range(n_scored):
         bins = score_bins(scored[:, k], probabilities)
         is_class = true == (1 if n_classes == 2 else k)
@@ -305,12 +325,18 @@ def histogram_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     auc : float
         NaN when either class is absent.
     """
+    return _auc_and_tie_bound(positives, negatives)[0]
+
+
+def _auc_and_tie_bound(positives: np.ndarray, negatives: np.ndarray) -> tuple[float, float]:
+    """ROC AUC from score histograms, and the most that ties within a bin can move it."""
     total_positive, total_negative = positives.sum(), negatives.sum()
     if total_positive == 0 or total_negative == 0:
-        return float("nan")
+        return float("nan"), float("nan")
+    pairs = total_positive * total_negative
     below = np.cumsum(negatives) - negatives
-    pairs_ordered = positives @ below + 0.5 * positives @ negatives
-    return float(pairs_ordered / (total_positive * total_negative))
+    tied = positives @ negatives
+    return float((positives @ below + 0.5 * tied) / pairs), float(0.5 * tied / pairs)
 
 
 def classification_metrics(partial: ClassificationPartial) -> dict[str, Any]:
@@ -318,8 +344,9 @@ def classification_metrics(partial: ClassificationPartial) -> dict[str, Any]:
 
     The figures are scikit-learn's ``accuracy_score``, ``log_loss``,
     ``roc_auc_score`` (``multi_class="ovr"``) and ``confusion_matrix`` with the same
-    weights, ROC AUC up to pairs of scores within ``2 * AUC_LOGIT_RANGE / AUC_BINS``
-    in logit of each other, which count half.
+    weights, ROC AUC up to the pairs of a positive and a negative row whose scores
+    share a histogram bin (:func:`score_bins`), which count half: at most
+    ``roc_auc_tie_bound`` away from the exact figure.
 
     Parameters
     ----------
@@ -329,21 +356,27 @@ def classification_metrics(partial: ClassificationPartial) -> dict[str, Any]:
     Returns
     -------
     metrics : dict
-        ``{"accuracy", "log_loss", "roc_auc", "confusion_matrix", "n_rows"}``;
-        ``log_loss`` is None without probabilities, ``roc_auc`` None when a class
-        has no rows.
+        ``{"accuracy", "log_loss", "roc_auc", "roc_auc_tie_bound",
+        "confusion_matrix", "weight_sum"}``; ``log_loss`` is None without
+        probabilities, ``roc_auc`` (and its bound) None when a class has no rows or
+        no histograms were built.
     """
     n = float(partial.confusion.sum())
     if n == 0:
         raise ValueError("No rows with positive weight to evaluate on.")
-    aucs = [histogram_auc(p, q) for p, q in zip(partial.positives, partial.negatives, strict=True)]
-    auc = float(np.mean(aucs)) if not np.any(np.isnan(aucs)) else None
+    curves = [
+        _auc_and_tie_bound(p, q) for p, q in zip(partial.positives, partial.negatives, strict=True)
+    ]
+    known = bool(curves) and not np.any(np.isnan(curves))
+    auc = float(np.mean([c[0] for c in curves])) if known else None
+    bound = float(np.mean([c[1] for c in curves])) if known else None
     confusion = partial.confusion
     counts = np.all(confusion == np.round(confusion))
     return {
         "accuracy": float(np.trace(confusion) / n),
         "log_loss": None if np.isnan(partial.log_loss) else float(partial.log_loss / n),
         "roc_auc": auc,
+        "roc_auc_tie_bound": bound,
         "confusion_matrix": (confusion.astype(np.int64) if counts else confusion).tolist(),
-        "n_rows": n,
+        "weight_sum": n,
     }

@@ -11,7 +11,8 @@ import dask.array as da
 import numpy as np
 import pytest
 from distributed import Client
-from numpy.testing import assert_allclose, assert_array_equal
+from numpy.testing import assert_allclose
+from scipy.special import expit
 from sklearn import metrics as sk
 from sklearn.base import is_classifier
 from sklearn.datasets import make_classification, make_regression
@@ -65,7 +66,7 @@ def test_regression_metrics_equal_scikit_learn(outputs: int, weighted: bool) -> 
     assert metrics["mae"] == pytest.approx(
         sk.mean_absolute_error(y, prediction, sample_weight=weight), rel=1e-12
     )
-    assert metrics["n_rows"] == pytest.approx(weight.sum())
+    assert metrics["weight_sum"] == pytest.approx(weight.sum())
 
 
 def test_constant_target_scores_as_scikit_learn() -> None:
@@ -87,7 +88,9 @@ def test_classification_metrics_equal_scikit_learn(n_classes: int, weighted: boo
     weight = rng.uniform(0, 2, 1000) if weighted else np.ones(1000)
 
     def block(y_block, proba_block, weight_block):
-        return classification_partial(y_block, proba_block, classes, True, weight_block)
+        return classification_partial(
+            y_block, proba_block, proba_block, classes, True, weight_block
+        )
 
     metrics = classification_metrics(chunked(block, y, proba, weight))
     assert metrics["accuracy"] == pytest.approx(
@@ -114,12 +117,30 @@ def test_histogram_auc_is_exact_when_scores_fall_in_distinct_bins() -> None:
     labels = rng.random(len(bins)) < 0.4
     labels[-40:] = ~labels[:40]  # the repeated bins hold one row of each class
     logits = (bins + 0.5) * (2 * AUC_LOGIT_RANGE / AUC_BINS) - AUC_LOGIT_RANGE
-    assert_array_equal(score_bins(logits, probabilities=False), bins)
+    proba = expit(logits)
+    bins = score_bins(proba, probabilities=True)  # (1 - p loses bits near p = 1)
+    assert np.all(np.diff(bins[np.argsort(logits)]) >= 0)
     positives = np.bincount(bins, labels, minlength=AUC_BINS)
     negatives = np.bincount(bins, ~labels, minlength=AUC_BINS)
     assert histogram_auc(positives, negatives) == pytest.approx(
-        sk.roc_auc_score(labels, logits), abs=1e-15
+        sk.roc_auc_score(labels, proba), abs=1e-15
     )
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 1e3, 1e6])
+def test_auc_of_decision_values_does_not_depend_on_their_scale(scale: float) -> None:
+    rng = np.random.default_rng(5)
+    labels = rng.random(5000) < 0.3
+    decision = (rng.standard_normal(5000) + 1.2 * labels) * scale
+    classes = np.array([False, True])
+    metrics = classification_metrics(
+        classification_partial(labels, decision, decision, classes, probabilities=False)
+    )
+    exact = sk.roc_auc_score(labels, decision)
+    # The histogram's figure is within its own tie bound of the exact one, and both small.
+    assert abs(metrics["roc_auc"] - exact) <= metrics["roc_auc_tie_bound"] + 1e-15
+    assert metrics["roc_auc_tie_bound"] < 2e-3
+    assert metrics["roc_auc"] == pytest.approx(exact, abs=AUC_TOL)
 
 
 def test_saturated_probabilities_keep_their_order() -> None:
@@ -130,8 +151,9 @@ def test_saturated_probabilities_keep_their_order() -> None:
 
 def test_unknown_label_is_named() -> None:
     with pytest.raises(ValueError, match="label 'fox' at row 2.*classes"):
+        scores = np.full((3, 2), 0.5)
         classification_partial(
-            np.array(["cat", "dog", "fox"]), np.full((3, 2), 0.5), np.array(["cat", "dog"]), True
+            np.array(["cat", "dog", "fox"]), scores, scores, np.array(["cat", "dog"]), True
         )
 
 
@@ -199,6 +221,8 @@ def test_evaluate_names_the_chunk_and_row_of_bad_values(client: Client) -> None:
     [
         daskgd.LogisticRegression(),
         daskgd.SGDClassifier(loss="modified_huber", max_iter=5, tol=None, random_state=0),
+        # One-vs-rest probabilities saturate at 1 and tie where the decision values do not.
+        daskgd.SGDClassifier(loss="log_loss", max_iter=5, tol=None, random_state=0),
         daskgd.Ridge(),
         daskgd.HistGradientBoostingRegressor(max_iter=3),
     ],
@@ -210,6 +234,7 @@ def test_score_on_dask_equals_score_in_memory(client: Client, model) -> None:
     X, y = maker(
         2100, 5, random_state=4, **({"n_classes": 3, "n_informative": 3} if classifier else {})
     )
+    X = X * 1000  # large decision values: SGD's one-vs-rest probabilities saturate
     weight = np.random.default_rng(4).uniform(0, 2, len(y))
     model.fit(X, y)
     on_dask = model.score(*as_dask(X, y, weight))

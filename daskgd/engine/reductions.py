@@ -600,32 +600,49 @@ class ModelMetrics(Reduction):
     """The metric sums (:mod:`daskgd.metrics`) of a model's predictions on each chunk.
 
     The predictions are a column of the frame (the model's own lazy ``predict``,
-    ``predict_proba`` or ``decision_function``), so the model itself never travels
-    to the workers, nor do the modules it imports.
+    or its decision values and scores side by side), so the model itself never
+    travels to the workers, nor do the modules it imports.
 
     Parameters
     ----------
     classes : ndarray or None, default=None
-        A classifier's ``classes_`` (its column ``"prediction"`` holds scores:
-        probabilities, or decision values); None for a regressor (predictions).
+        A classifier's ``classes_``; None for a regressor, whose column
+        ``"prediction"`` holds its predictions.
+    n_decision : int, default=0
+        A classifier's column holds first this many columns of what its
+        ``predict`` takes the argmax of (decision values), then its scores.
     probabilities : bool, default=True
         Whether a classifier's scores are probabilities.
+    with_auc : bool, default=True
+        Build the score histograms of ROC AUC.
     """
 
     classes: Any = None
+    n_decision: int = 0
     probabilities: bool = True
+    with_auc: bool = True
     columns: tuple[str, ...] = ("y", "prediction", "sample_weight")
     name: ClassVar[str] = "daskgd-evaluate"
 
     def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> Any:
+        """The metric partial of chunk ``chunk_index``'s rows."""
         from daskgd.metrics import classification_partial, regression_partial
 
         y, prediction, sample_weight = blocks
         try:
             if self.classes is None:
                 return regression_partial(y, prediction, sample_weight)
+            prediction = np.asarray(prediction)
+            prediction = prediction[:, np.newaxis] if prediction.ndim == 1 else prediction
+            decision, scores = prediction[:, : self.n_decision], prediction[:, self.n_decision :]
             return classification_partial(
-                y, prediction, self.classes, self.probabilities, sample_weight
+                y,
+                decision if self.n_decision else scores,
+                scores if scores.shape[1] else None,
+                self.classes,
+                self.probabilities,
+                sample_weight,
+                with_auc=self.with_auc,
             )
         except ValueError as error:
             raise ValueError(f"chunk {chunk_index}: {error}") from error

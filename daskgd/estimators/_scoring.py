@@ -40,7 +40,7 @@ class DaskClassifierMixin(ClassifierMixin):
             return float(super().score(X, y, sample_weight))
         from daskgd.evaluation import evaluate
 
-        return float(evaluate(self, X, y, sample_weight)["accuracy"])
+        return float(evaluate(self, X, y, sample_weight, with_auc=False)["accuracy"])
 
 
 class DaskRegressorMixin(RegressorMixin):
@@ -68,4 +68,4 @@ class DaskRegressorMixin(RegressorMixin):
             return float(super().score(X, y, sample_weight))
         from daskgd.evaluation import evaluate
 
-        return float(evaluate(self, X, y, sample_weight)["r2"])
+        return float(evaluate(self, X, y, sample_weight, with_auc=False)["r2"])
