@@ -41,6 +41,16 @@ TLS_OPTIONS = {
 }
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"takes a positive whole number, got {text!r}")
+    return value
+
+
 def _parse_param(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--param takes key=value, got {text!r}.")
@@ -87,12 +97,12 @@ def _parser() -> argparse.ArgumentParser:
             "without either, a local cluster on 127.0.0.1)",
         )
         command.add_argument(
-            "--n-workers", "--workers", type=int, default=2, help="local cluster: workers"
+            "--n-workers", "--workers", type=_positive_int, default=2, help="local cluster: workers"
         )
         command.add_argument(
             "--threads-per-worker",
             "--threads",
-            type=int,
+            type=_positive_int,
             default=1,
             help="local cluster: threads per worker",
         )
@@ -134,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("data", nargs="+")
     predict.add_argument("-o", "--output", type=Path, required=True, help=".zarr or .npy")
     predict.add_argument("--proba", action="store_true", help="class probabilities")
+    predict.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output (never an input)"
+    )
     add_cluster_options(predict)
     add_data_options(predict)
 
@@ -316,7 +329,7 @@ def _estimator(args: argparse.Namespace) -> Any:
             f"{MODELS[args.model]} has no parameter {', '.join(unknown)}; it has "
             f"{', '.join(sorted(estimator.get_params()))}."
         )
-    return estimator.set_params(**params, **({} if args.quiet else {"verbose": 1}))
+    return estimator.set_params(**{**({} if args.quiet else {"verbose": 1}), **params})
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -326,6 +339,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from daskgd.serialization import save_model
 
     estimator = _estimator(args)
+    _check_outputs(args, args.output, args.report, args.plot)
     if args.plot:
         check_plot_path(args.plot)
     X, y = _load(args, args.target)  # metadata only: a bad path fails before any cluster
@@ -382,10 +396,27 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(args: argparse.Namespace, *outputs: Path | None) -> None:
+    """Refuse, before any work, output files whose folder is missing or that are inputs."""
+    inputs = [Path(path).resolve() for path in getattr(args, "data", [])]
+    for output in outputs:
+        if output is None:
+            continue
+        if not output.resolve().parent.is_dir():
+            raise CommandError(f"{output}: the folder {output.parent} does not exist.")
+        target = output.resolve()
+        for source in inputs:
+            if target == source or source in target.parents or target in source.parents:
+                raise CommandError(f"{output} would overwrite the input {source}.")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """``daskgd predict``."""
     from daskgd.cluster import close_client
 
+    _check_outputs(args, args.output)
+    if args.output.exists() and not args.overwrite:
+        raise CommandError(f"{args.output} exists; pass --overwrite to replace it.")
     estimator = _load_model(args.model)
     if args.proba and not hasattr(estimator, "predict_proba"):
         raise CommandError(f"--proba: {type(estimator).__name__} has no predict_proba.")
@@ -437,6 +468,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from daskgd.cluster import close_client
     from daskgd.evaluation import evaluate
 
+    _check_outputs(args, args.json)
     estimator = _load_model(args.model)
     X, y = _load(args, args.target)
     if y is None:

@@ -64,6 +64,9 @@ def curve_to_plot(curve: np.ndarray) -> tuple[np.ndarray, np.ndarray, str, bool]
         Whether ``y`` is drawn on a log scale.
     """
     values = np.asarray(curve, dtype=float)
+    values = values[np.isfinite(values)]  # a diverged step's inf or NaN is not drawn
+    if not len(values):
+        raise ValueError("the loss curve has no finite value to plot.")
     gap = values - values.min()
     if len(values) > 1 and np.all(gap[:-1] > 0):
         return np.arange(1, len(values)), gap[:-1], "objective - final objective", True

@@ -9,7 +9,10 @@ runs code: load only model files from sources you trust.
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -40,9 +43,12 @@ def save_model(estimator: Any, path: str | Path) -> None:
         "daskgd": __version__,
         "estimator": type(estimator).__name__,
     }
-    with open(path, "wb") as handle:
+    # Written next to its place, then renamed: a failed write leaves no half file.
+    partial = Path(f"{path}.partial")
+    with open(partial, "wb") as handle:
         write_framed_header(handle, MAGIC, header)
         joblib.dump(estimator, handle)
+    os.replace(partial, path)
 
 
 def write_framed_header(handle: BinaryIO, magic: bytes, header: dict[str, Any]) -> None:
@@ -127,6 +133,12 @@ def load_model(path: str | Path, *, warn: bool = True) -> Any:
     Returns
     -------
     estimator : object
+
+    Raises
+    ------
+    ValueError
+        For a file without a daskgd header, of another format or daskgd version,
+        or damaged (it cannot be unpickled).
     """
     from daskgd import __version__
 
@@ -147,4 +159,9 @@ def load_model(path: str | Path, *, warn: bool = True) -> Any:
     with open(path, "rb") as handle:
         handle.read(len(MAGIC))
         handle.readline()
-        return joblib.load(handle)
+        try:
+            return joblib.load(handle)
+        except (pickle.UnpicklingError, EOFError, zlib.error, ValueError) as error:
+            raise ValueError(
+                f"{str(path)!r} is a damaged daskgd model file (cannot unpickle it: {error})."
+            ) from error

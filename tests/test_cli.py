@@ -250,6 +250,8 @@ def runs(data_dir: Path, scheduler_address: str) -> dict[str, Run]:
     X, y = quiet_load(data_dir / "regression.zarr", chunk_bytes=int(CHUNK_MB * 2**20))
     save_model(daskgd.Ridge(alpha=3.0).fit(X, y), data_dir / "ridge.daskgd")
     joblib.dump(_TouchOnUnpickle(data_dir / "cli-payload-ran"), data_dir / "plain.joblib")
+    intact = (data_dir / "ridge.daskgd").read_bytes()
+    (data_dir / "damaged.daskgd").write_bytes(intact[: len(intact) // 2])
     with open(data_dir / "old.daskgd", "wb") as handle:
         header = {"format": FORMAT_VERSION, "daskgd": "0.0.1", "estimator": "Ridge"}
         write_framed_header(handle, MAGIC, header)
@@ -322,6 +324,24 @@ def runs(data_dir: Path, scheduler_address: str) -> dict[str, Run]:
     )
     commands["evaluate-old-model"] = module_command(
         *("evaluate", data_dir / "old.daskgd", data_dir / "regression.zarr")
+    )
+    commands["fit-zero-workers"] = module_command(
+        *("fit", data_dir / "regression.zarr", "--model", "linear", "--n-workers", "0"),
+        *("-o", "model.daskgd"),
+    )
+    commands["fit-output-folder-missing"] = module_command(
+        *("fit", data_dir / "regression.zarr", "--model", "linear", "-o", "nowhere/m.daskgd")
+    )
+    commands["predict-over-its-input"] = module_command(
+        *("predict", data_dir / "logistic.daskgd", data_dir / "classification.zarr"),
+        *("-o", data_dir / "classification.zarr"),
+    )
+    commands["evaluate-damaged-model"] = module_command(
+        *("evaluate", data_dir / "damaged.daskgd", data_dir / "regression.zarr")
+    )
+    commands["fit-verbose-param"] = module_command(
+        *("fit", data_dir / "regression.zarr", "--model", "ridge", "--param", "verbose=2"),
+        *(*external, "--chunk-mb", CHUNK_MB, "-o", "model.daskgd"),
     )
     commands["evaluate-missing-model"] = module_command(
         *("evaluate", data_dir / "missing.daskgd", data_dir / "regression.zarr")
@@ -572,6 +592,17 @@ def test_cli_evaluate_regressor(data_dir: Path, runs: dict[str, Run]) -> None:
     assert f"{metrics['r2']:.6g}" in run.stdout and "MSE" in run.stdout
 
 
+def test_cli_predict_leaves_its_input_alone(data_dir: Path, runs: dict[str, Run]) -> None:
+    assert runs["predict-over-its-input"].returncode == 2
+    assert stored(data_dir / "classification.zarr", "X").shape == (CLI_ROWS, N_FEATURES)
+
+
+def test_cli_param_verbose_overrides_the_progress_bar(runs: dict[str, Run]) -> None:
+    run = runs["fit-verbose-param"]
+    assert run.returncode == 0, str(run)
+    assert "[Ridge/" in run.stderr  # verbose=2: one line per iteration, not a bar
+
+
 def test_cli_version(runs: dict[str, Run]) -> None:
     run = runs["version"]
     assert run.returncode == 0 and run.stdout.strip() == f"daskgd {daskgd.__version__}"
@@ -586,6 +617,10 @@ def test_cli_version(runs: dict[str, Run]) -> None:
         ("fit-unknown-param", "learning_speed"),
         ("evaluate-old-model", "0.0.1"),
         ("evaluate-missing-model", "missing.daskgd"),
+        ("evaluate-damaged-model", "damaged daskgd model file"),
+        ("fit-zero-workers", "--n-workers"),
+        ("fit-output-folder-missing", "nowhere"),
+        ("predict-over-its-input", "would overwrite the input"),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(runs: dict[str, Run], command: str, names: str) -> None:
