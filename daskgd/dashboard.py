@@ -64,6 +64,7 @@ def fits_from_events(events: Any, now: float | None = None) -> list[dict[str, An
         ``{"fit_id", "estimator", "solver", "client", "total", "state", "started",
         "updated", "elapsed", "eta_seconds", "iterations": [{"iteration",
         "objective", "validation_objective", "grad_norm", "n_passes", "seconds"}]}``.
+        ``state`` is ``"started"``, ``"running"``, ``"finished"`` or ``"failed"``;
         ``validation_objective`` is the loss on held-out rows (None for fits that
         score none); ``total`` the iteration limit (``max_iter``), if any;
         ``eta_seconds`` the time left of a running fit at its pace so far, if it
@@ -83,7 +84,7 @@ def fits_from_events(events: Any, now: float | None = None) -> list[dict[str, An
                 "client": message.get("client"),
                 "total": message.get("total"),
                 "state": "started",
-                "started": timestamp,
+                "started": message.get("started_at", timestamp),
                 "iterations": [],
             },
         )
@@ -94,13 +95,14 @@ def fits_from_events(events: Any, now: float | None = None) -> list[dict[str, An
     ordered = sorted(fits.values(), key=lambda fit: fit["started"], reverse=True)
     shown = ordered[:MAX_FITS_SHOWN]
     for fit in shown:
-        fit["elapsed"] = (fit["updated"] if fit["state"] == "finished" else now) - fit["started"]
+        ended = fit["state"] in ("finished", "failed")
+        fit["elapsed"] = (fit["updated"] if ended else now) - fit["started"]
         fit["eta_seconds"] = _time_left(fit)
     return shown
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, float) and value != value:  # NaN is not JSON
+    if isinstance(value, float) and not math.isfinite(value):  # NaN and inf are not JSON
         return None
     return value
 
@@ -331,7 +333,7 @@ class StateHandler(RequestHandler):
             fit["series"] = {
                 key: [_plain(v) for v in values] for key, values in fit_series(fit).items()
             }
-        self.write(json.dumps({"fits": fits}))
+        self.write(json.dumps({"fits": fits}, allow_nan=False))
 
 
 def routes() -> list[tuple[str, type, dict[str, Any]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -158,13 +159,14 @@ def _write_synthetic_on_workers(
     from distributed import as_completed
 
     n_chunks = -(-info["n_rows"] // chunk_rows)
+    token = uuid.uuid4().hex  # two writers of the same file name never share keys
     futures = client.map(
         _write_synthetic_chunk,
         [str(path)] * n_chunks,
         [info] * n_chunks,
         range(n_chunks),
         [chunk_rows] * n_chunks,
-        key=[f"daskgd-make-data-{path.name}-{i}" for i in range(n_chunks)],
+        key=[f"daskgd-make-data-{token}-{i}" for i in range(n_chunks)],
         pure=False,
     )
     done: Any = as_completed(futures)

@@ -101,8 +101,11 @@ class EventLogger:
             # Which process fits: the dashboard shows the fits of several side by side.
             "client": f"{socket.gethostname()}:{os.getpid()}",
             "total": total,
+            # In every event: the scheduler keeps only its latest events per topic
+            # (distributed.admin.low-level-log-length), so "started" may be gone.
+            "started_at": time.time(),
         }
-        self.started = time.time()
+        self.started = float(self.base["started_at"])  # type: ignore[arg-type]
         self._log({"state": "started", "iteration": 0})
 
     def _log(self, message: dict[str, Any]) -> None:
@@ -117,8 +120,10 @@ class EventLogger:
         self._log({**record, "state": "running"})
 
     def close(self) -> None:
-        """Log the end of the fit."""
-        self._log({"state": "finished", "seconds": time.time() - self.started})
+        """Log the end of the fit: ``"failed"`` when an exception is on its way out."""
+        # Called from the fit's ``finally``: an exception propagating is the fit's.
+        state = "failed" if sys.exc_info()[0] is not None else "finished"
+        self._log({"state": state, "seconds": time.time() - self.started})
 
 
 def _active_client() -> Any | None:

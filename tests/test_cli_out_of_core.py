@@ -10,6 +10,8 @@ start) is sampled while it runs; their summed RSS must stay below the data's siz
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -40,7 +42,8 @@ def daskgd(*args: object) -> list[str]:
 def run_sampling_rss(command: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, int]:
     """Run ``command``; return its outcome and the peak summed RSS of its process tree."""
     with open(cwd / "stdout", "wb") as out, open(cwd / "stderr", "wb") as err:
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
+        # In a session of its own: on a timeout its workers are killed with it.
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, start_new_session=True)
     root = psutil.Process(process.pid)
     peak = 0
     done = threading.Event()
@@ -68,9 +71,11 @@ def run_sampling_rss(command: list[str], cwd: Path) -> tuple[subprocess.Complete
     finally:
         done.set()
         sampler.join()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # whatever it left behind
+        except ProcessLookupError:
+            pass
+        process.wait()
     completed = subprocess.CompletedProcess(
         command, returncode, (cwd / "stdout").read_text(), (cwd / "stderr").read_text()
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import urllib.request
+import warnings
 
 import dask.array as da
 import numpy as np
@@ -115,10 +115,16 @@ def test_events_and_page_follow_a_running_fit():
         fitted = {}
 
         def fit():
-            with pytest.warns(ConvergenceWarning):  # max_iter is small on purpose
-                fitted["model"] = daskgd.LogisticRegression(
-                    solver="gd", max_iter=20, tol=0.0, callback=pause_at_fifth
-                ).fit(X, y)
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    fitted["model"] = daskgd.LogisticRegression(
+                        solver="gd", max_iter=20, tol=0.0, callback=pause_at_fifth
+                    ).fit(X, y)
+                fitted["warnings"] = [w.category for w in caught]
+            except BaseException as error:  # noqa: BLE001 (re-raised by the test below)
+                fitted["error"] = error
+                paused.set()
 
         fitting = threading.Thread(target=fit)
         fitting.start()
@@ -131,7 +137,11 @@ def test_events_and_page_follow_a_running_fit():
         finally:
             resume.set()
             fitting.join(timeout=120)
+        assert not fitting.is_alive(), "the fit did not finish"
+        if "error" in fitted:
+            raise fitted["error"]
         model = fitted["model"]
+        assert ConvergenceWarning in fitted["warnings"]  # max_iter is small on purpose
         assert running["estimator"] == "LogisticRegression" and running["state"] == "running"
         # Events are logged before the callback runs: the page has all 5 iterations.
         assert [p["iteration"] for p in running["iterations"]] == [1, 2, 3, 4, 5]
@@ -184,28 +194,17 @@ def test_events_and_page_follow_a_running_fit():
         close_client(client)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_scheduler_preload_serves_the_page():
-    port, dashboard_port = _free_port(), _free_port()
-    address = f"tcp://127.0.0.1:{port}"
+def test_scheduler_preload_serves_the_page(tmp_path):
+    # Ports chosen by the scheduler itself (0): none can be taken between choosing and binding.
+    scheduler_file = tmp_path / "scheduler.json"
     scheduler = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "distributed.cli.dask_scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dashboard-address",
-            f"127.0.0.1:{dashboard_port}",
-            "--preload",
-            "daskgd.dashboard",
+            *("--host", "127.0.0.1", "--port", "0"),
+            *("--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)),
+            *("--preload", "daskgd.dashboard"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -213,12 +212,19 @@ def test_scheduler_preload_serves_the_page():
     worker = None
     try:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1"],
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_worker",
+                *("--scheduler-file", str(scheduler_file), "--nthreads", "1"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        with Client(address, timeout=30) as client:
+        # The client waits for the scheduler to write its file (and accept connections).
+        with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
             client.wait_for_workers(1, timeout=60)
+            dashboard_port = client.scheduler_info()["services"]["dashboard"]
             X, y = _data()
             daskgd.LogisticRegression(solver="newton").fit(X, y)
             fits = _get_json(f"http://127.0.0.1:{dashboard_port}/daskgd/state.json")["fits"]
@@ -253,3 +259,20 @@ def test_tree_fits_log_the_validation_loss_per_tree(client):
     np.testing.assert_allclose(
         [p["validation_objective"] for p in points], -model.validation_score_[1:]
     )
+
+
+def test_a_fit_that_raises_is_logged_failed_and_its_figures_stay_json(client):
+    from daskgd.monitoring import EventLogger
+
+    logger = EventLogger("E", "s", total=10)
+    with pytest.raises(RuntimeError):
+        try:
+            logger({"iteration": 1, "objective": float("inf"), "grad_norm": 1.0})
+            raise RuntimeError("the fit broke")
+        finally:
+            logger.close()
+    (fit,) = [f for f in fits_from_events(client.get_events(EVENT_TOPIC)) if f["estimator"] == "E"]
+    assert fit["state"] == "failed" and fit["eta_seconds"] is None
+    assert fit["started"] == logger.base["started_at"]  # kept in every event
+    assert fit["iterations"][0]["objective"] is None  # inf is not JSON
+    json.dumps(fit, allow_nan=False)
