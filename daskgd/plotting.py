@@ -163,17 +163,17 @@ def write_loss_plot(curve: np.ndarray, path: str | Path, title: str) -> None:
     if Path(path).suffix.lower() == ".svg":
         Path(path).write_text(loss_curve_svg(curve, title), encoding="utf-8")
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure of its own with the Agg canvas: the process's pyplot backend is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     x, y, label, log_scale = curve_to_plot(curve)
-    figure, axes = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
     (axes.semilogy if log_scale else axes.plot)(x, y, marker="o")
     axes.set_ylabel(label)
     axes.set_xlabel("iteration")
     axes.set_title(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
