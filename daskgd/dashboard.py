@@ -107,16 +107,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _first_iteration(fit: dict[str, Any]) -> int:
+    """The iteration this call of ``fit`` started from (after a warm start, or a resume).
+
+    A warm-started or resumed fit counts its iterations on from the earlier ones,
+    while its seconds and its iteration limit are this call's.
+    """
+    points = fit["iterations"]
+    first = points[0].get("iteration") if points else None
+    return max(0, int(first) - 1) if first is not None else 0
+
+
+def _last_iteration(fit: dict[str, Any]) -> int | None:
+    """The iteration a fit stops at, at the latest: its first plus its limit."""
+    total = fit.get("total")
+    return _first_iteration(fit) + int(total) if total else None
+
+
 def _time_left(fit: dict[str, Any]) -> float | None:
     """Seconds a running fit needs to reach its iteration limit, at its pace so far."""
-    total, points = fit.get("total"), fit["iterations"]
-    if fit["state"] != "running" or not total or not points:
+    end, points = _last_iteration(fit), fit["iterations"]
+    if fit["state"] != "running" or end is None or not points:
         return None
     last = points[-1]
-    if not last.get("iteration") or last.get("seconds") is None:
+    done = (last.get("iteration") or 0) - _first_iteration(fit)
+    if done <= 0 or last.get("seconds") is None:
         return None
-    per_iteration = last["seconds"] / last["iteration"]
-    return max(0.0, (total - last["iteration"]) * per_iteration)
+    return max(0.0, (end - last["iteration"]) * last["seconds"] / done)
 
 
 def fit_series(fit: dict[str, Any]) -> dict[str, list[float]]:
@@ -139,7 +156,8 @@ def fit_series(fit: dict[str, Any]) -> dict[str, list[float]]:
     objectives = [p["objective"] for p in points if p.get("objective") is not None]
     best = min(objectives) if objectives else math.nan
     iterations, gaps, grads, speeds = [], [], [], []
-    seconds_before, passes_before = 0.0, 0
+    # A warm-started fit's first passes count earlier calls': its first pace is unknown.
+    seconds_before, passes_before = 0.0, (0 if _first_iteration(fit) == 0 else None)
     for point in points:
         iterations.append(float(point["iteration"]))
         objective = point.get("objective")
@@ -148,8 +166,11 @@ def fit_series(fit: dict[str, Any]) -> dict[str, list[float]]:
         grad = point.get("grad_norm")
         grads.append(grad if grad is not None and grad > 0 else math.nan)
         seconds, passes = point.get("seconds"), point.get("n_passes")
-        if seconds is None or passes is None or passes <= passes_before:
+        if seconds is None or passes is None:
             speeds.append(math.nan)
+        elif passes_before is None or passes <= passes_before:
+            speeds.append(math.nan)
+            seconds_before, passes_before = seconds, passes
         else:
             speeds.append((seconds - seconds_before) / (passes - passes_before))
             seconds_before, passes_before = seconds, passes
@@ -200,14 +221,14 @@ def table_rows(fits: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for index, fit in enumerate(fits):
         last = fit["iterations"][-1] if fit["iterations"] else {}
-        total = fit.get("total")
         iteration = last.get("iteration", 0)
         columns["fit"].append(fit["fit_id"][:8])
         columns["estimator"].append(fit["estimator"] or "")
         columns["solver"].append(fit["solver"] or "")
         columns["client"].append(fit.get("client") or "")
         columns["state"].append(fit["state"])
-        columns["iteration"].append(f"{iteration} / {total}" if total else str(iteration))
+        end = _last_iteration(fit)
+        columns["iteration"].append(f"{iteration} / {end}" if end else str(iteration))
         columns["passes"].append(last.get("n_passes", 0))
         objective, grad = last.get("objective"), last.get("grad_norm")
         columns["objective"].append("" if objective is None else f"{objective:.8g}")

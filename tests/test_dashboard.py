@@ -98,6 +98,31 @@ def test_series_and_time_left_of_a_running_fit():
     assert row["iteration"] == ["4 / 8"] and row["passes"] == [8] and row["time_left"] == ["0:06"]
 
 
+def test_a_warm_started_fit_counts_its_limit_and_pace_from_where_it_started():
+    # A second fit(warm_start=True, max_iter=3) goes on from iteration 3 and 7 passes.
+    events = [(1.0, {"fit_id": "w", "estimator": "E", "state": "started", "total": 3})]
+    events += [
+        (
+            2.0 + i,
+            {
+                "fit_id": "w",
+                "state": "running",
+                "iteration": 3 + i,
+                "n_passes": 7 + i,
+                "seconds": 2.0 * i,
+                "objective": 1.0,
+                "grad_norm": 1.0,
+            },
+        )
+        for i in (1, 2)
+    ]
+    (fit,) = fits_from_events(events, now=5.0)
+    assert table_rows([fit])["iteration"] == ["5 / 6"]
+    assert fit["eta_seconds"] == pytest.approx(2.0)  # 1 iteration left at 2 s each
+    speeds = fit_series(fit)["seconds_per_pass"]
+    assert np.isnan(speeds[0]) and speeds[1] == pytest.approx(2.0)
+
+
 def test_events_and_page_follow_a_running_fit():
     client = start_local_cluster(n_workers=2, threads_per_worker=1)
     try:
