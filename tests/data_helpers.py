@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,18 @@ def stored(path: Path, name: str) -> zarr.Array:
 
 def read_group(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(stored(path, "X")[:]), np.asarray(stored(path, "y")[:])
+
+
+@dataclass
+class Run:
+    """The outcome of one command, run in ``cwd``."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    cwd: Path
+
+    def __str__(self) -> str:
+        return (
+            f"exit status {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+        )

@@ -15,7 +15,6 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import zarr
 from data_helpers import (
     N_FEATURES,
     N_ROWS,
+    Run,
     frame_of,
     make_data,
     quiet_load,
@@ -91,21 +91,6 @@ PLOTS = {model: "loss.svg" if model in ("linear", "svm") else "loss.png" for mod
 #: the last bits of per-chunk BLAS products may differ. 1e-8 leaves room for that and is
 #: far below what one more solver iteration, or another chunking, would change.
 SAME_RTOL, SAME_ATOL = 1e-8, 1e-10
-
-
-@dataclass
-class Run:
-    """The outcome of one command."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    cwd: Path
-
-    def __str__(self) -> str:
-        return (
-            f"exit status {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
-        )
 
 
 def module_command(*args: Any) -> list[str]:

@@ -30,6 +30,7 @@ from typing import Any
 import dask.config
 import numpy as np
 import pytest
+from data_helpers import Run
 from distributed import Client
 from distributed.comm import connect as comm_connect
 from distributed.security import Security
@@ -149,21 +150,6 @@ def tls_client(credentials: dict[str, Path]) -> Iterator[Client]:
         yield client
     finally:
         close_client(client)
-
-
-@dataclass
-class Run:
-    """The outcome of one command, run in ``cwd``."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    cwd: Path
-
-    def __str__(self) -> str:
-        return (
-            f"exit status {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
-        )
 
 
 @dataclass
