@@ -180,5 +180,24 @@ def test_wider_than_the_gram_limit_is_solved_by_proximal_gradient_descent():
     assert ours.n_passes_ > ours.n_iter_ > 1  # a pass an iteration at least, plus the start
     with pytest.raises(NotImplementedError, match="solver='cd' solves from the Gram matrix"):
         Lasso(alpha=0.1, solver="cd").fit(X, y)
-    with pytest.raises(NotImplementedError, match="positive=True is solved from the Gram"):
-        Lasso(alpha=0.1, positive=True).fit(X, y)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_positive_wider_than_the_gram_limit_by_projected_proximal_steps(l1_ratio):
+    from daskgd.solvers import MAX_DENSE_COEF
+
+    rng = np.random.default_rng(2)
+    n, d = 200, MAX_DENSE_COEF + 4
+    X = rng.standard_normal((n, d))
+    coef = np.zeros(d)
+    coef[:5] = [3.0, -2.0, 1.5, 1.0, -1.0]  # two negative: positive=True zeroes them
+    y = X @ coef + 0.5 + 0.1 * rng.standard_normal(n)
+    ours = ElasticNet(alpha=0.1, l1_ratio=l1_ratio, positive=True, tol=1e-9, max_iter=20_000)
+    ours.fit(X, y)
+    theirs = linear_model.ElasticNet(alpha=0.1, l1_ratio=l1_ratio, positive=True, **TIGHT)
+    theirs.fit(X, y)
+    assert ours.solver_ == "gd" and np.all(ours.coef_ >= 0)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(ours.coef_ == 0, theirs.coef_ == 0)
+    assert ours.intercept_ == pytest.approx(theirs.intercept_, rel=1e-5)
+    assert 0 <= ours.dual_gap_ < 1e-6

@@ -165,18 +165,14 @@ class ElasticNet(_LeastSquaresBase):
         self.callback = callback
 
     def _penalty(self) -> Penalty:
-        if self.alpha == 0:
+        if self.alpha == 0 and not self.positive:
             return NoPenalty()
-        return ElasticNetPenalty(float(self.alpha), float(self.l1_ratio))
+        # positive=True: the proximal route projects; the Gram route gets it as an option.
+        return ElasticNetPenalty(float(self.alpha), float(self.l1_ratio), bool(self.positive))
 
     def _solver_name(self, objective: Any) -> str:
         wide = objective.n_features > MAX_DENSE_COEF
         if self.solver == "gd" or (self.solver == "auto" and wide):
-            if self.positive:
-                raise NotImplementedError(
-                    f"positive=True is solved from the Gram matrix (solver='cd', at most "
-                    f"{MAX_DENSE_COEF} features); X has {objective.n_features}."
-                )
             return "gd"
         if wide:
             raise NotImplementedError(
@@ -243,7 +239,11 @@ class ElasticNet(_LeastSquaresBase):
         r_dot_y = residual_ss + float(w @ xtr) + float(np.ravel(self.intercept_)[0]) * sum_r
         l1 = weight_sum * self.alpha * self.l1_ratio
         l2 = weight_sum * self.alpha * (1.0 - self.l1_ratio)
-        dual_norm = float(np.max(np.abs(xtr - l2 * w), initial=0.0))
+        correlation = xtr - l2 * w
+        # As scikit-learn: with positive=True only positive correlations bound the dual.
+        dual_norm = float(
+            np.max(correlation if self.positive else np.abs(correlation), initial=0.0)
+        )
         scale = l1 / dual_norm if dual_norm > l1 else 1.0
         ridge = residual_ss + l2 * float(w @ w)
         primal = 0.5 * ridge + l1 * float(np.abs(w).sum())

@@ -21,16 +21,20 @@ class ElasticNet(Penalty):
         Non-negative multiplier.
     l1_ratio : float
         Share of the L1 norm, in [0, 1]; 1 is the lasso.
+    positive : bool, default=False
+        Constrain the coefficients to be non-negative (the prox projects onto them).
     """
 
-    def __init__(self, strength: float, l1_ratio: float) -> None:
+    def __init__(self, strength: float, l1_ratio: float, positive: bool = False) -> None:
         if not strength >= 0:
             raise ValueError(f"Penalty strength must be non-negative, got {strength!r}.")
         if not 0 <= l1_ratio <= 1:
             raise ValueError(f"l1_ratio must be in [0, 1], got {l1_ratio!r}.")
         self.strength = float(strength)
         self.l1_ratio = float(l1_ratio)
-        self.is_smooth = self.l1_ratio == 0 or self.strength == 0
+        self.positive = bool(positive)
+        # The non-negativity constraint is non-smooth however small the penalty.
+        self.is_smooth = (self.l1_ratio == 0 or self.strength == 0) and not self.positive
 
     @property
     def _l1(self) -> float:
@@ -50,6 +54,8 @@ class ElasticNet(Penalty):
         return np.full_like(w, self._l2)
 
     def prox(self, w: FloatArray, step_size: float) -> FloatArray:
+        if self.positive:  # the prox of the penalty plus the indicator of w >= 0
+            return np.maximum(w - step_size * self._l1, 0.0) / (1.0 + step_size * self._l2)
         return soft_threshold(w, step_size * self._l1) / (1.0 + step_size * self._l2)
 
 
