@@ -290,9 +290,16 @@ class BoostingBase(BaseEstimator):
             ),
         )
 
-        def histogram_pass(trees: list[Any], slots: list[np.ndarray]) -> list[np.ndarray]:
+        def histogram_pass(
+            trees: list[Any], slots: list[np.ndarray], real_nodes: list[int]
+        ) -> list[np.ndarray]:
             request = HistogramRequest(
-                tuple(trees), tuple(slots), mapper.n_bins, mapper.missing_bin, holdout
+                tuple(trees),
+                tuple(slots),
+                mapper.n_bins,
+                mapper.missing_bin,
+                holdout,
+                tuple(real_nodes),
             )
             return list(frame.reduce(NodeHistograms(), request).per_tree)
 

@@ -27,9 +27,11 @@ from daskgd.trees.tree import TreeArrays
 #: Most node histograms one pass builds (each is n_features x n_bins x 3 floats).
 MAX_SLOTS_PER_PASS = 256
 
-#: ``pass(trees, slots)``: per tree, the histograms of the leaves ``slots[k]`` numbers
-#: (``slots[k][node]`` is the leaf's slot, or -1), shape (n_slots_k, n_features, n_bins, 3).
-HistogramPass = Callable[[list[TreeArrays], list[np.ndarray]], list[np.ndarray]]
+#: ``pass(trees, slots, real_nodes)``: per tree, the histograms of the leaves ``slots[k]``
+#: numbers (``slots[k][node]`` is the leaf's slot, or -1), shape (n_slots_k, n_features,
+#: n_bins, 3); tree ``k``'s first ``real_nodes[k]`` nodes are the splits taken, the others
+#: tentative.
+HistogramPass = Callable[[list[TreeArrays], list[np.ndarray], list[int]], list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -383,7 +385,9 @@ def grow_trees(
     has_missing : ndarray of bool
     """
     root_slots = [np.zeros(1, dtype=np.int64) for _ in range(n_trees)]
-    roots = histogram_pass([TreeArrays.single_leaf() for _ in range(n_trees)], root_slots)
+    roots = histogram_pass(
+        [TreeArrays.single_leaf() for _ in range(n_trees)], root_slots, [1] * n_trees
+    )
     n_passes = 1
     if has_missing is None:
         has_missing = roots[0][0][:, -1, COUNT] > 0
@@ -401,7 +405,11 @@ def grow_trees(
         if not any(wanted):
             break
         routing = [grower.routing(take) for grower, take in zip(growers, wanted, strict=True)]
-        result = histogram_pass([r[0] for r in routing], [r[1] for r in routing])
+        result = histogram_pass(
+            [r[0] for r in routing],
+            [r[1] for r in routing],
+            [len(grower.tree.nodes) for grower in growers],
+        )
         n_passes += 1
         for grower, take, histograms in zip(growers, wanted, result, strict=True):
             grower.built(take, histograms)

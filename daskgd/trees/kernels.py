@@ -76,6 +76,49 @@ def leaves_of_binned_rows(
 
 
 @njit(cache=True, nogil=True)
+def descend_binned_rows(
+    binned: np.ndarray,
+    start: np.ndarray,
+    n_real: int,
+    feature: np.ndarray,
+    bin_threshold: np.ndarray,
+    missing_left: np.ndarray,
+    left: np.ndarray,
+    right: np.ndarray,
+    is_leaf: np.ndarray,
+    missing_bin: int,
+    categorical: np.ndarray,
+    left_bins: np.ndarray,
+):
+    """Route each binned row down from node ``start[i]``, as :func:`leaves_of_binned_rows`.
+
+    Nodes below ``n_real`` are the splits taken; the others are tentative ones a
+    histogram pass adds. Returns ``(real_leaf, node)``: the last node below
+    ``n_real`` each row passes (a leaf of the taken splits, where the next pass
+    can start) and the node it ends in."""
+    n_rows = binned.shape[0]
+    real_leaf = np.empty(n_rows, dtype=np.int32)
+    leaves = np.empty(n_rows, dtype=np.int32)
+    for i in range(n_rows):
+        node = start[i]
+        last_real = node
+        while not is_leaf[node]:
+            value = binned[i, feature[node]]
+            if categorical[node]:
+                goes_left = left_bins[node, value]
+            elif value == missing_bin:
+                goes_left = missing_left[node]
+            else:
+                goes_left = value <= bin_threshold[node]
+            node = left[node] if goes_left else right[node]
+            if node < n_real:
+                last_real = node
+        real_leaf[i] = last_real
+        leaves[i] = node
+    return real_leaf, leaves
+
+
+@njit(cache=True, nogil=True)
 def leaves_of_raw_rows(
     X: np.ndarray,
     feature: np.ndarray,

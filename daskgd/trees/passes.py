@@ -18,6 +18,7 @@ from daskgd.trees.binning import sample_of_chunk
 from daskgd.trees.kernels import histograms
 from daskgd.trees.losses import BoostingLoss
 from daskgd.trees.quantiles import BucketStats, bucket_stats
+from daskgd.trees.routing import ROW_ROUTES
 from daskgd.trees.tree import TreeArrays
 
 
@@ -266,6 +267,9 @@ class HistogramRequest:
     n_bins: int
     missing_bin: int
     holdout: Holdout
+    #: Per tree, how many of its nodes are splits taken (the rest are this pass's
+    #: tentative splits); empty: all of them.
+    real_nodes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -285,7 +289,8 @@ class NodeHistograms(Reduction):
             if n_slots == 0:
                 parts.append(np.zeros((0, binned.shape[1], request.n_bins, 3)))
                 continue
-            row_slots = slots[tree.leaves_of_binned(binned, request.missing_bin)]
+            n_real = request.real_nodes[k] if request.real_nodes else tree.n_nodes
+            row_slots = slots[ROW_ROUTES.leaves(binned, k, tree, n_real, request.missing_bin)]
             row_slots[held_out] = -1
             parts.append(
                 histograms(
