@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from daskgd.estimators.hgb import (
         HistGradientBoostingRegressor as HistGradientBoostingRegressor,
     )
+    from daskgd.estimators.logistic_cv import LogisticRegressionCV as LogisticRegressionCV
     from daskgd.estimators.preprocessing import StandardScaler as StandardScaler
     from daskgd.estimators.regression import LinearRegression as LinearRegression
     from daskgd.estimators.regression import Ridge as Ridge

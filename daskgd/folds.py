@@ -7,6 +7,11 @@ test fold's, and fold k's training statistics are the merge of every other
 fold's. Rows are assigned to folds by *runs* (``starts[i]`` is the first row of
 run ``i``, whose rows all belong to fold ``folds[i]``): a handful for
 scikit-learn's unshuffled ``KFold``, whatever a splitter needs otherwise.
+
+A cross-validated logistic path (:func:`block_fold_pass`) needs, in each Newton
+pass, every fold's loss, gradient and Hessian over its training rows at that
+fold's own coefficients, and the test-fold scores of the same coefficients: all
+folds are evaluated in the same pass over a block.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import expit, softmax
 
-from daskgd.objective import LinearObjective, merge_gram_partials
+from daskgd.objective import LinearObjective, aligned_block, merge_gram_partials
 
 Partial = dict[str, Any]
 
@@ -43,6 +49,13 @@ class FoldRuns:
         """Test fold of rows ``first_row, ..., first_row + n_rows - 1``."""
         rows = np.arange(first_row, first_row + n_rows)
         return self.folds[np.searchsorted(self.starts, rows, side="right") - 1]
+
+    def folds_of_chunk(self, chunk_index: int, first_row: int, encoded: Any) -> np.ndarray:
+        """Test fold of each row of a chunk starting at ``first_row`` (labels unused).
+
+        The same call as :meth:`daskgd.stratified.StratifiedRanks.folds_of_chunk`.
+        """
+        return self.fold_of_rows(first_row, int(np.shape(encoded)[0]))
 
 
 def kfold_runs(n_samples: int, n_splits: int) -> FoldRuns:
@@ -133,3 +146,120 @@ def block_fold_grams(
 def training_gram(fold_grams: list[Partial], k: int) -> Partial:
     """Gram statistics of fold ``k``'s training rows: every other fold's, merged in order."""
     return merge_gram_partials([part for j, part in enumerate(fold_grams) if j != k])
+
+
+#: The training "fold" of a refit on every row: no row is in test fold -1.
+ALL_ROWS = -1
+
+
+def block_fold_pass(
+    objective: LinearObjective,
+    X: Any,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    fold: np.ndarray,
+    class_weight: np.ndarray | None,
+    points: dict[int, np.ndarray],
+    with_hessian: bool = True,
+) -> dict[int, Partial]:
+    """One block's training sums and test-fold scores at each fold's own coefficients.
+
+    For every fold ``k`` of ``points``, over the block's rows *outside* test fold
+    ``k``: the :meth:`LinearObjective.block_loss_grad_hess` sums (``n``, ``loss``,
+    ``grad``, ``hess``) at ``points[k]``, the rows weighted by their sample weight
+    times their class weight; over the rows *in* fold ``k``: the score sums of
+    the same coefficients, weighted by the sample weights alone (as scikit-learn
+    scores the folds): ``test_n`` (weight sum), ``test_log_loss`` (log-loss sum,
+    probabilities clipped to ``[eps, 1 - eps]`` as ``sklearn.metrics.log_loss``
+    does) and ``test_correct`` (weight of the correctly predicted rows). Fold
+    :data:`ALL_ROWS` trains on every row and has no test rows.
+
+    Parameters
+    ----------
+    objective : LinearObjective
+        Loss and layout (the penalty is added later, from the totals).
+    X : {ndarray, sparse matrix} of shape (n_rows, n_features)
+        The block's rows.
+    y : ndarray of shape (n_rows, 1)
+        Class indices, as floats.
+    sample_weight : ndarray of shape (n_rows,) or None
+        Sample weights.
+    fold : ndarray of shape (n_rows,)
+        Test fold of each row.
+    class_weight : ndarray of shape (n_classes,) or None
+        Weight of each class index in the training sums.
+    points : dict of int to ndarray of shape (n_coef,)
+        The coefficients of each fold to evaluate.
+    with_hessian : bool, default=True
+        Whether to accumulate the Hessians.
+
+    Returns
+    -------
+    partials : dict of int to dict
+        The sums of each fold of ``points``.
+    """
+    classes = np.asarray(y)[:, 0].astype(np.intp)
+    train_weight = sample_weight
+    if class_weight is not None:
+        train_weight = np.asarray(class_weight)[classes]
+        if sample_weight is not None:
+            train_weight = train_weight * sample_weight
+    partials = {}
+    for k, coef in points.items():
+        inside = fold == k
+        rows = np.flatnonzero(~inside)
+        if len(rows) == len(fold):  # the refit, or a fold with no rows here: no copy
+            X_train, y_train, w_train = X, y, train_weight
+        else:
+            X_train, y_train = X[rows], y[rows]
+            w_train = None if train_weight is None else train_weight[rows]
+        if len(rows) == 0:
+            partial = _empty_sums(objective, with_hessian)
+        elif with_hessian:
+            partial = objective.block_loss_grad_hess(X_train, y_train, w_train, coef)
+        else:
+            partial = objective.block_loss_grad(X_train, y_train, w_train, coef)
+        test = np.flatnonzero(inside)
+        weights = None if sample_weight is None else sample_weight[test]
+        partial.update(held_out_scores(objective, X[test], classes[test], weights, coef))
+        partials[k] = partial
+    return partials
+
+
+def _empty_sums(objective: LinearObjective, with_hessian: bool) -> Partial:
+    sums: Partial = {"n": 0.0, "loss": 0.0, "grad": np.zeros(objective.n_coef)}
+    if with_hessian:
+        sums["hess"] = np.zeros((objective.n_coef, objective.n_coef))
+    return sums
+
+
+def held_out_scores(
+    objective: LinearObjective,
+    X: Any,
+    classes: np.ndarray,
+    sample_weight: np.ndarray | None,
+    coef: np.ndarray,
+) -> Partial:
+    """Weight, log-loss and correct-prediction sums of a classifier over some rows.
+
+    The predictions are scikit-learn's: the positive class where the single score
+    is > 0, the first largest score otherwise; probabilities by the logistic
+    function or the softmax.
+    """
+    weights = np.ones(len(classes)) if sample_weight is None else np.asarray(sample_weight)
+    if len(classes) == 0:
+        return {"test_n": 0.0, "test_log_loss": 0.0, "test_correct": 0.0}
+    raw = objective.raw_prediction(aligned_block(X), coef)
+    if raw.shape[1] == 1:
+        positive = expit(raw[:, 0])
+        true_proba = np.where(classes == 1, positive, 1.0 - positive)
+        predicted = (raw[:, 0] > 0).astype(np.intp)
+    else:
+        true_proba = np.take_along_axis(softmax(raw, axis=1), classes[:, np.newaxis], 1)[:, 0]
+        predicted = raw.argmax(axis=1)
+    eps = np.finfo(np.float64).eps
+    return {
+        "test_n": float(weights.sum()),
+        "test_log_loss": float(-weights @ np.log(np.clip(true_proba, eps, 1 - eps))),
+        "test_correct": float(weights @ (predicted == classes)),
+    }

@@ -61,6 +61,9 @@ ESTIMATORS: tuple[EstimatorEntry, ...] = (
     EstimatorEntry(
         "LogisticRegression", "daskgd.estimators.classification", "logistic", "classifier"
     ),
+    EstimatorEntry(
+        "LogisticRegressionCV", "daskgd.estimators.logistic_cv", "logistic-cv", "classifier"
+    ),
     EstimatorEntry("LinearSVC", "daskgd.estimators.svm", "svm", "classifier"),
     EstimatorEntry("SGDClassifier", "daskgd.estimators.sgd", "sgd-classifier", "classifier"),
     EstimatorEntry("SGDRegressor", "daskgd.estimators.sgd", "sgd-regressor", "regressor"),

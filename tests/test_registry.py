@@ -77,6 +77,7 @@ def test_cli_models_come_from_the_registry_under_the_same_names():
         "gamma": "GammaRegressor",
         "tweedie": "TweedieRegressor",
         "logistic": "LogisticRegression",
+        "logistic-cv": "LogisticRegressionCV",
         "svm": "LinearSVC",
         "sgd-classifier": "SGDClassifier",
         "sgd-regressor": "SGDRegressor",

@@ -23,6 +23,7 @@ from daskgd import (
     LinearRegression,
     LinearSVC,
     LogisticRegression,
+    LogisticRegressionCV,
     PoissonRegressor,
     Ridge,
     SGDClassifier,
@@ -44,6 +45,10 @@ ESTIMATORS = [
     TweedieRegressor(),
     TweedieRegressor(power=1.5),
     LogisticRegression(),
+    # scikit-learn checks its own with these (PER_ESTIMATOR_CHECK_PARAMS), l1_ratios too.
+    LogisticRegressionCV(
+        max_iter=5, cv=3, l1_ratios=(0,), use_legacy_attributes=False, scoring="neg_log_loss"
+    ),
     SGDClassifier(random_state=0),
     SGDRegressor(random_state=0),
     LinearSVC(),
@@ -65,6 +70,7 @@ COUNTERPARTS = {
     GammaRegressor: linear_model.GammaRegressor,
     TweedieRegressor: linear_model.TweedieRegressor,
     LogisticRegression: linear_model.LogisticRegression,
+    LogisticRegressionCV: linear_model.LogisticRegressionCV,
     SGDClassifier: linear_model.SGDClassifier,
     SGDRegressor: linear_model.SGDRegressor,
     LinearSVC: svm.LinearSVC,
