@@ -53,6 +53,7 @@ from daskgd.trees.splitting import SplitParameters
 from daskgd.trees.tree import TreeArrays
 
 RUN_CONSTRAINTS: dict[str, list[Any]] = {
+    "growth": [StrOptions({"best-first", "level-wise"})],
     "cache": ["boolean", StrOptions({"auto"})],
     "retries": [Interval(Integral, 0, None, closed="left")],
     "checkpoint": [str, os.PathLike, None],
@@ -284,6 +285,11 @@ class BoostingBase(BaseEstimator):
             max_features=float(self.max_features),
             monotonic=self._monotonic(),
             categorical=None if encoder is None else encoder.encoded_is_categorical,
+            # Without a leaf budget (or a draw of features in the order of the pushes)
+            # every splittable node is split whatever the order: scikit-learn's trees,
+            # a pass per level.
+            level_wise=self.growth == "level-wise"
+            or (self.max_leaf_nodes is None and float(self.max_features) >= 1.0),
             split=SplitParameters(
                 min_samples_leaf=int(self.min_samples_leaf),
                 l2_regularization=float(self.l2_regularization),

@@ -47,6 +47,10 @@ class GrowthParameters:
     #: Which features are categorical (their bins are category codes), or None.
     categorical: np.ndarray | None = None
     split: SplitParameters = field(default_factory=SplitParameters)
+    #: Split every node whose children's histograms a pass brought (best gain first,
+    #: within the leaf budget), not only while the best node has them: a pass per
+    #: level of the tree instead of one per step deeper of best-first growth.
+    level_wise: bool = False
 
 
 @dataclass
@@ -276,56 +280,81 @@ class _BestFirst:
             node.histogram = None
 
     def advance(self) -> None:
-        """Split best-first while the best node's children histograms are known."""
-        params, split_params = self.params, self.params.split
-        while self.heap and self.tree.nodes[self.heap[0].index].children is not None:
-            index = heapq.heappop(self.heap).index
-            node = self.tree.nodes[index]
-            split, children = node.split, node.children
-            assert split is not None and children is not None
-            node.children = None
-            depth = node.depth + 1
-            left = _Node(
-                depth,
-                split.sum_gradient_left,
-                split.sum_hessian_left,
-                split.n_samples_left,
-                split.value_left,
-                histogram=children[0],
-            )
-            right = _Node(
-                depth,
-                split.sum_gradient_right,
-                split.sum_hessian_right,
-                split.n_samples_right,
-                split.value_right,
-                histogram=children[1],
-            )
-            if not self.has_missing[split.feature]:
-                # No NaN in training: at predict time it follows the larger child.
-                node.split = replace(
-                    split, missing_go_to_left=split.n_samples_left > split.n_samples_right
-                )
-            node.left, node.right = len(self.tree.nodes), len(self.tree.nodes) + 1
-            self.tree.nodes += [left, right]
-            self.n_leaves += 1
-            if params.max_leaf_nodes is not None and self.n_leaves == params.max_leaf_nodes:
-                for child in (left, right):
-                    child.leaf, child.histogram = True, None
-                for item in self.heap:
-                    rest = self.tree.nodes[item.index]
-                    rest.leaf, rest.histogram, rest.children = True, None, None
-                self.heap.clear()
+        """Split the nodes whose children's histograms are known, as far as the rule allows.
+
+        Best-first (scikit-learn's): while the best node has them. Level-wise: every
+        node that has them, best gain first, within the leaf budget."""
+        if self.params.level_wise:
+            items = sorted(self.heap)  # best gain first
+            ready = [item for item in items if self._ready(item)]
+            self.heap = [item for item in items if not self._ready(item)]
+            heapq.heapify(self.heap)
+            for taken, item in enumerate(ready):
+                if self._split(item.index):
+                    self._finalise([rest.index for rest in ready[taken + 1 :]])
+                    return
+            return
+        while self.heap and self._ready(self.heap[0]):
+            if self._split(heapq.heappop(self.heap).index):
+                self._finalise([])
                 return
+
+    def _ready(self, item: _HeapItem) -> bool:
+        return self.tree.nodes[item.index].children is not None
+
+    def _finalise(self, pending: Sequence[int]) -> None:
+        """The leaf budget is spent: every node still splittable stays a leaf."""
+        for index in [*pending, *(item.index for item in self.heap)]:
+            rest = self.tree.nodes[index]
+            rest.leaf, rest.histogram, rest.children = True, None, None
+        self.heap.clear()
+
+    def _split(self, index: int) -> bool:
+        """Take node ``index``'s split; True when that spends the leaf budget."""
+        params, split_params = self.params, self.params.split
+        node = self.tree.nodes[index]
+        split, children = node.split, node.children
+        assert split is not None and children is not None
+        node.children = None
+        depth = node.depth + 1
+        left = _Node(
+            depth,
+            split.sum_gradient_left,
+            split.sum_hessian_left,
+            split.n_samples_left,
+            split.value_left,
+            histogram=children[0],
+        )
+        right = _Node(
+            depth,
+            split.sum_gradient_right,
+            split.sum_hessian_right,
+            split.n_samples_right,
+            split.value_right,
+            histogram=children[1],
+        )
+        if not self.has_missing[split.feature]:
+            # No NaN in training: at predict time it follows the larger child.
+            node.split = replace(
+                split, missing_go_to_left=split.n_samples_left > split.n_samples_right
+            )
+        node.left, node.right = len(self.tree.nodes), len(self.tree.nodes) + 1
+        self.tree.nodes += [left, right]
+        self.n_leaves += 1
+        if params.max_leaf_nodes is not None and self.n_leaves == params.max_leaf_nodes:
             for child in (left, right):
-                if (params.max_depth is not None and depth == params.max_depth) or (
-                    child.n_samples < 2 * split_params.min_samples_leaf
-                ):
-                    child.leaf, child.histogram = True, None
-            self._bound_children(node, split.feature, left, right)
-            for child_index in (node.left, node.right):
-                if not self.tree.nodes[child_index].leaf:
-                    self._push(child_index)
+                child.leaf, child.histogram = True, None
+            return True
+        for child in (left, right):
+            if (params.max_depth is not None and depth == params.max_depth) or (
+                child.n_samples < 2 * split_params.min_samples_leaf
+            ):
+                child.leaf, child.histogram = True, None
+        self._bound_children(node, split.feature, left, right)
+        for child_index in (node.left, node.right):
+            if not self.tree.nodes[child_index].leaf:
+                self._push(child_index)
+        return False
 
     def _bound_children(self, node: _Node, feature: int, left: _Node, right: _Node) -> None:
         """scikit-learn's bounds: a constrained split caps each side at the children's mean."""

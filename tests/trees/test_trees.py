@@ -270,3 +270,32 @@ def test_monotonic_constraints_are_scikit_learns_and_hold():
     X3, y3 = make_classification(500, 5, n_informative=3, n_classes=3, random_state=0)
     with pytest.raises(ValueError, match="not supported for multiclass"):
         HistGradientBoostingClassifier(**params).fit(X3, y3)
+
+
+def test_trees_without_a_leaf_budget_grow_level_by_level_as_scikit_learns():
+    """Without ``max_leaf_nodes`` every splittable node to ``max_depth`` is split, so the
+    order of the splits changes nothing but the passes: a pass per level."""
+    X, y = make_classification(3000, 6, n_informative=4, random_state=2)
+    X = _with_missing(X, 17, 2)
+    params = {"max_iter": 8, "early_stopping": False, "max_leaf_nodes": None, "max_depth": 4}
+    for growth in ("best-first", "level-wise"):
+        ours = HistGradientBoostingClassifier(growth=growth, **params).fit(X, y)
+        theirs = SkClassifier(**params).fit(X, y)
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-10)
+        # The root's pass, then one per level below it (and one for the bins).
+        assert ours.n_passes_ <= 1 + 8 * (4 + 1)
+
+
+def test_level_wise_growth_keeps_the_leaf_budget_in_fewer_passes():
+    X, y = make_regression(4000, 8, n_informative=6, noise=5.0, random_state=3)
+    params = {"max_iter": 10, "early_stopping": False, "max_leaf_nodes": 31}
+    level_wise = HistGradientBoostingRegressor(growth="level-wise", **params).fit(X, y)
+    best_first = HistGradientBoostingRegressor(**params).fit(X, y)
+    trees = [tree for (tree,) in level_wise._predictor.trees]
+    assert max(tree.n_leaves for tree in trees) == 31
+    # A pass per level of each tree (and one for the bins).
+    assert level_wise.n_passes_ <= 1 + sum(tree.depth() + 1 for tree in trees)
+    assert level_wise.n_passes_ < best_first.n_passes_
+    # Other trees, about as good: within 5% of best-first's training R^2 shortfall.
+    shortfall = [1 - model.score(X, y) for model in (level_wise, best_first)]
+    assert shortfall[0] < 1.05 * shortfall[1] + 1e-3
