@@ -144,7 +144,7 @@ class ChunkedFrame:
         self.n_passes = 0
         self.unchecked = {name for name in present if name in CHECKED_INPUTS} if check else set()
         self._blocks: dict[str, list[Any]] = {}
-        self._loaders: dict[Any, ChunkLoader] = {}
+        self._loaders: dict[Any, ChunkLoader | Future] = {}
         self._retired: list[list[Any]] = []
         # Unweighted unless weights are given: every pass may read "sample_weight".
         self._absent = {name for name, array in columns.items() if array is None}
@@ -257,7 +257,7 @@ class ChunkedFrame:
                     map_loaded_chunk,
                     function,
                     broadcast,
-                    *(_loader(column[i]) for column in input_blocks),
+                    *(_loader(column[i], self.client) for column in input_blocks),
                     key=(key, i),
                     workers=[self.placement[i]],
                     allow_other_workers=True,
@@ -497,10 +497,16 @@ class ChunkedFrame:
         # task is most of a streamed pass's time on small chunks).
         parts = []
         for i in range(self.n_chunks):
-            blocks = [column[i] for column in columns]
+            sources = [
+                self._loader(block) if isinstance(block, Delayed) else block
+                for block in (column[i] for column in columns)
+            ]
             loaders = tuple(
-                self._loader(block) if isinstance(block, Delayed) else None for block in blocks
+                source if isinstance(source, ChunkLoader) else None for source in sources
             )
+            blocks = [
+                None if loader else source for loader, source in zip(loaders, sources, strict=True)
+            ]
             # (named: tokenizing the loaders' graphs would cost more than the task)
             step = delayed(
                 partial(tasks.reduce_loaded_chunk, reduction, check, loaders),
@@ -512,20 +518,17 @@ class ChunkedFrame:
                     shared,
                     i,
                     self.first_rows[i],
-                    *(
-                        None if loader else block
-                        for loader, block in zip(loaders, blocks, strict=True)
-                    ),
+                    *blocks,
                     dask_key_name=(f"{name}-{token}", i),
                 )
             )
         return parts
 
-    def _loader(self, block: Delayed) -> ChunkLoader:
+    def _loader(self, block: Delayed) -> ChunkLoader | Future:
         """The loader of a streamed block, made once per block (its graph is culled)."""
         loader = self._loaders.get(block.key)
         if loader is None:
-            loader = self._loaders[block.key] = _loader(block)
+            loader = self._loaders[block.key] = _loader(block, self.client)
         return loader
 
     def _reduce_on_workers(
@@ -696,9 +699,15 @@ def _suspicious_keys(dask_scheduler: Any) -> list[Any]:
     return [key for key, task in dask_scheduler.tasks.items() if task.suspicious > 0]
 
 
-def _loader(block: Any) -> Any:
-    """A streamed block as the graph that loads it; a kept block (a Future) or None as is."""
+def _loader(block: Any, client: Any = None) -> Any:
+    """A streamed block as the graph that loads it; a kept block (a Future) or None as is.
+
+    A block of an array the user persisted has no graph to load it (its chunk is
+    on a worker already): it is depended on as a Future of its key."""
     if block is None or isinstance(block, Future):
         return block
     (culled,) = dask.optimize(block)
-    return ChunkLoader(dict(culled.__dask_graph__()), culled.key)
+    graph = dict(culled.__dask_graph__())
+    if culled.key not in graph:
+        return Future(culled.key, client=client)
+    return ChunkLoader(graph, culled.key)

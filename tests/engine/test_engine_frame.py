@@ -60,6 +60,23 @@ def test_a_pass_on_the_workers_equals_the_streamed_pass_bit_for_bit(client, chun
         np.testing.assert_allclose(kept[key], reference[key], rtol=1e-12, err_msg=key)
 
 
+def test_arrays_the_user_persisted_stream_with_cache_false(client):
+    """A persisted array's chunks have no graph to load them: cache=False depends on them."""
+    arrays = {
+        name: da.from_array(value, chunks=(UNEVEN,) + value.shape[1:]).persist()
+        for name, value in (("X", X), ("y", Y), ("sample_weight", WEIGHTS))
+    }
+    frame = ChunkedFrame(arrays, cache=False)
+    assert not frame.on_workers
+    total = as_dict(frame.reduce(ObjectiveReduction(OBJECTIVE, "loss_grad_hess"), COEF))
+    reference = NumpyOracle(OBJECTIVE, X, Y, WEIGHTS)._reduce("loss_grad_hess", COEF)
+    for key in reference:
+        np.testing.assert_allclose(total[key], reference[key], rtol=1e-12, err_msg=key)
+    frame.derive("y", encode_labels, ["y"], broadcast=np.array([0.0, 1.0]), keep=True)
+    counts = frame.reduce(LabelCounts("y"))
+    np.testing.assert_array_equal(counts.counts, np.bincount(Y[:, 0].astype(int)))
+
+
 def test_a_pass_is_one_task_per_worker(client):
     frame = frame_of(20, True, X=X, y=Y, sample_weight=WEIGHTS)
     frame.reduce(ObjectiveReduction(OBJECTIVE, "loss_grad"), COEF)  # chunks now in memory
