@@ -144,7 +144,7 @@ class ChunkedFrame:
         self.n_passes = 0
         self.unchecked = {name for name in present if name in CHECKED_INPUTS} if check else set()
         self._blocks: dict[str, list[Any]] = {}
-        self._loaders: dict[Any, ChunkLoader | Future] = {}
+        self._loaders: dict[Any, ChunkLoader | Future | Delayed] = {}
         self._retired: list[list[Any]] = []
         # Unweighted unless weights are given: every pass may read "sample_weight".
         self._absent = {name for name, array in columns.items() if array is None}
@@ -257,7 +257,7 @@ class ChunkedFrame:
                     map_loaded_chunk,
                     function,
                     broadcast,
-                    *(_loader(column[i], self.client) for column in input_blocks),
+                    *(_loader(column[i], self.client, submitted=True) for column in input_blocks),
                     key=(key, i),
                     workers=[self.placement[i]],
                     allow_other_workers=True,
@@ -524,7 +524,7 @@ class ChunkedFrame:
             )
         return parts
 
-    def _loader(self, block: Delayed) -> ChunkLoader | Future:
+    def _loader(self, block: Delayed) -> ChunkLoader | Future | Delayed:
         """The loader of a streamed block, made once per block (its graph is culled)."""
         loader = self._loaders.get(block.key)
         if loader is None:
@@ -699,15 +699,22 @@ def _suspicious_keys(dask_scheduler: Any) -> list[Any]:
     return [key for key, task in dask_scheduler.tasks.items() if task.suspicious > 0]
 
 
-def _loader(block: Any, client: Any = None) -> Any:
+def _loader(block: Any, client: Any, submitted: bool = False) -> Any:
     """A streamed block as the graph that loads it; a kept block (a Future) or None as is.
 
     A block of an array the user persisted has no graph to load it (its chunk is
-    on a worker already): it is depended on as a Future of its key."""
+    on a worker already): it is depended on as a Future of its key. A block whose
+    graph reads such chunks (``y[:, None]`` of a persisted ``y``) cannot be loaded
+    inside another task either: the scheduler computes it as a task of its own,
+    given as the block itself (a dependency of a delayed task) or, for a task
+    ``submitted`` directly, as a Future."""
     if block is None or isinstance(block, Future):
         return block
     (culled,) = dask.optimize(block)
     graph = dict(culled.__dask_graph__())
     if culled.key not in graph:
         return Future(culled.key, client=client)
+    needed = set().union(*(getattr(task, "dependencies", ()) for task in graph.values()))
+    if needed - graph.keys():
+        return client.compute(block) if submitted else block
     return ChunkLoader(graph, culled.key)

@@ -64,8 +64,9 @@ def test_arrays_the_user_persisted_stream_with_cache_false(client):
     """A persisted array's chunks have no graph to load them: cache=False depends on them."""
     arrays = {
         name: da.from_array(value, chunks=(UNEVEN,) + value.shape[1:]).persist()
-        for name, value in (("X", X), ("y", Y), ("sample_weight", WEIGHTS))
+        for name, value in (("X", X), ("y", Y[:, 0]), ("sample_weight", WEIGHTS))
     }
+    arrays["y"] = arrays["y"][:, None]  # a task on top of persisted chunks
     frame = ChunkedFrame(arrays, cache=False)
     assert not frame.on_workers
     total = as_dict(frame.reduce(ObjectiveReduction(OBJECTIVE, "loss_grad_hess"), COEF))
