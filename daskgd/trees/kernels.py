@@ -58,21 +58,21 @@ def leaves_of_binned_rows(
 
     A categorical split sends the bins ``left_bins[node]`` marks left (the
     missing-value bin among them when missing values go left)."""
-    n_rows = binned.shape[0]
-    leaves = np.empty(n_rows, dtype=np.int32)
-    for i in range(n_rows):
-        node = 0
-        while not is_leaf[node]:
-            value = binned[i, feature[node]]
-            if categorical[node]:
-                goes_left = left_bins[node, value]
-            elif value == missing_bin:
-                goes_left = missing_left[node]
-            else:
-                goes_left = value <= bin_threshold[node]
-            node = left[node] if goes_left else right[node]
-        leaves[i] = node
-    return leaves
+    start = np.zeros(binned.shape[0], dtype=np.int32)
+    return descend_binned_rows(
+        binned,
+        start,
+        len(feature),
+        feature,
+        bin_threshold,
+        missing_left,
+        left,
+        right,
+        is_leaf,
+        missing_bin,
+        categorical,
+        left_bins,
+    )[1]
 
 
 @njit(cache=True, nogil=True)
