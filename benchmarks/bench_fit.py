@@ -76,7 +76,8 @@ SIGNAL_STD = 2.0
 NOISE_STD = 1.0
 
 LOGISTIC_TARGET_GAP = 1e-8
-LOGISTIC_TARGET_SPEEDUP = 3.0
+#: The speedups over dask-ml's fastest solver the targets ask for, per data mode.
+LOGISTIC_TARGET_SPEEDUP = {"persisted": 3.0, "zarr": 5.0}
 NORMAL_TARGET_RATIO = 1.5
 #: Logistic gaps below this are rounding noise of the objective evaluation.
 LOGISTIC_GAP_RESOLUTION = 1e-14
@@ -96,6 +97,7 @@ FIGURES = [
     ("daskgd", "linear", "normal", "zarr"),
     ("daskgd", "logistic", "newton", "persisted"),
     ("daskgd", "logistic", "newton", "zarr"),
+    ("daskgd", "logistic", "newton", "zarr-cached"),
     ("dask-ml", "logistic", "newton", "persisted"),
     ("dask-ml", "logistic", "newton", "zarr"),
     ("daskgd", "linear", "newton", "persisted"),
@@ -220,7 +222,8 @@ def build_estimator(job: dict[str, Any]) -> Any:
     """The estimator a job describes (imports dask-ml only when asked for)."""
     solver, model = job["solver"], job["model"]
     if job["library"] == "daskgd":
-        cache: bool | str = "auto" if job["data"] == "persisted" else False
+        # "zarr-cached" is the default, cache="auto": the first pass keeps the chunks.
+        cache: bool | str = False if job["data"] == "zarr" else "auto"
         max_iter = job["gd_max_iter"] if solver == "gd" else None
         if model == "linear":
             return LinearRegression(solver=solver, cache=cache, max_iter=max_iter)
@@ -716,7 +719,7 @@ def describe(row: dict[str, Any]) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     models = ["scan", "grad", "grad+hess", "linear", "logistic"]
     libraries = ["bare", "daskgd", "dask-ml", "sklearn"]
-    modes = ["persisted", "zarr", "numpy"]
+    modes = ["persisted", "zarr", "zarr-cached", "numpy"]
 
     def key(row: dict[str, Any]) -> tuple[int, int, int]:
         return models.index(row["model"]), libraries.index(row["library"]), modes.index(row["data"])
@@ -744,15 +747,18 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         targets.append(
             {"target": name, "data": mode, "met": ratio <= NORMAL_TARGET_RATIO, "detail": detail}
         )
-    name = (
-        f"LogisticRegression to gap <= {LOGISTIC_TARGET_GAP:.0e}, "
-        f">= {LOGISTIC_TARGET_SPEEDUP:.0f}x faster than dask-ml's fastest solver"
-    )
     for mode in ("persisted", "zarr"):
+        name = (
+            f"LogisticRegression to gap <= {LOGISTIC_TARGET_GAP:.0e}, "
+            f">= {LOGISTIC_TARGET_SPEEDUP[mode]:.0f}x faster than dask-ml's fastest solver"
+        )
+        # On the zarr file dask-ml reads it every pass; daskgd either does the same
+        # (cache=False) or keeps what its first pass reads (its default).
+        modes = (mode, "zarr-cached") if mode == "zarr" else (mode,)
         done = [
             row
             for row in rows
-            if row["model"] == "logistic" and row["data"] == mode and row["seconds"] is not None
+            if row["model"] == "logistic" and row["data"] in modes and row["seconds"] is not None
         ]
         ours = [
             row
@@ -774,7 +780,8 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         best = min(ours, key=lambda row: row["seconds"])
         speedup = fastest["seconds"] / best["seconds"]
         detail = (
-            f"daskgd {best['solver']} {best['seconds']:.3f} s (gap {format_gap(best)}) vs "
+            f"daskgd {best['solver']} ({best['data']}) {best['seconds']:.3f} s "
+            f"(gap {format_gap(best)}) vs "
             f"{theirs_text} = {speedup:.2f}x"
         )
         accurate = [row for row in theirs if (row["gap"] or 0.0) <= LOGISTIC_TARGET_GAP]
@@ -790,7 +797,7 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "target": name,
                 "data": mode,
-                "met": speedup >= LOGISTIC_TARGET_SPEEDUP,
+                "met": speedup >= LOGISTIC_TARGET_SPEEDUP[mode],
                 "detail": detail,
             }
         )

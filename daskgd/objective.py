@@ -69,6 +69,8 @@ def aligned_block(array: Any) -> Any:
 #: A sparse block of at most this many values (8 MB dense) is centred densely for its Gram
 #: statistics; larger ones are centred implicitly, staying sparse.
 DENSIFY_VALUES = 2**20
+#: Bytes of ``X`` per panel when a dense block's Hessian is accumulated panel by panel.
+PANEL_BYTES = 2**21
 
 
 def _weights(sample_weight: FloatArray | None, n_samples: int) -> FloatArray:
@@ -150,7 +152,17 @@ class LinearObjective:
             ``{"n": sum of weights, "loss": weighted loss sum, "grad": flat gradient}``.
         """
         X, y, sample_weight = (aligned_block(a) for a in (X, y, sample_weight))
-        return self._loss_grad_at(X, y, sample_weight, self.raw_prediction(X, coef))
+        rows = self._panel_rows()
+        if scipy.sparse.issparse(X) or X.shape[0] <= rows:
+            return self._loss_grad_at(X, y, sample_weight, self.raw_prediction(X, coef))
+        # Panels keep every temporary small (see block_loss_grad_hess).
+        parts = []
+        for start in range(0, X.shape[0], rows):
+            panel = X[start : start + rows]
+            weight = None if sample_weight is None else sample_weight[start : start + rows]
+            raw = self.raw_prediction(panel, coef)
+            parts.append(self._loss_grad_at(panel, y[start : start + rows], weight, raw))
+        return sum_partials(parts)
 
     def _loss_grad_at(
         self, X: FloatArray, y: FloatArray, sample_weight: FloatArray | None, raw: FloatArray
@@ -176,6 +188,39 @@ class LinearObjective:
         The Hessian is accumulated in the same pass, with shape (n_coef, n_coef).
         """
         X, y, sample_weight = (aligned_block(a) for a in (X, y, sample_weight))
+        rows = self._panel_rows()
+        if scipy.sparse.issparse(X) or X.shape[0] <= rows:
+            return self._loss_grad_hess_at(X, y, sample_weight, coef)
+        # Panel by panel, into one reused buffer: a panel of X stays in cache while its
+        # predictions, gradient and weighted Gram are formed, and no temporary the size
+        # of X is allocated (dask's workers set MALLOC_TRIM_THRESHOLD_, which makes
+        # every large allocation fresh pages from the kernel: twice the time).
+        workspace = np.empty((rows, X.shape[1]))
+        parts = [
+            self._loss_grad_hess_at(
+                X[start : start + rows],
+                y[start : start + rows],
+                None if sample_weight is None else sample_weight[start : start + rows],
+                coef,
+                workspace,
+            )
+            for start in range(0, X.shape[0], rows)
+        ]
+        return sum_partials(parts)
+
+    def _panel_rows(self) -> int:
+        """Rows per panel of a dense block: about 2 MB of ``X``, and never fewer than
+        the Hessian's side, so that its per-panel sums stay cheap beside the flops."""
+        return max(PANEL_BYTES // (8 * max(self.n_features, 1)), self.n_coef, 256)
+
+    def _loss_grad_hess_at(
+        self,
+        X: FloatArray,
+        y: FloatArray,
+        sample_weight: FloatArray | None,
+        coef: FloatArray,
+        workspace: FloatArray | None = None,
+    ) -> Partial:
         raw = self.raw_prediction(X, coef)
         partial = self._loss_grad_at(X, y, sample_weight, raw)
         curvature = self.loss.hessian(y, raw)
@@ -184,22 +229,29 @@ class LinearObjective:
         hess = np.zeros((self.n_rows, self.n_outputs, self.n_rows, self.n_outputs))
         for k in range(self.n_outputs):
             for m in range(k, self.n_outputs):
-                block = self._weighted_gram(X, curvature[:, k, m])
+                block = self._weighted_gram(X, curvature[:, k, m], workspace)
                 hess[:, k, :, m] = block
                 hess[:, m, :, k] = block.T
         partial["hess"] = hess.reshape(self.n_coef, self.n_coef)
         return partial
 
-    def _weighted_gram(self, X: FloatArray, weight: FloatArray) -> FloatArray:
-        """``[X 1]^T diag(weight) [X 1]`` without building ``[X 1]``."""
+    def _weighted_gram(
+        self, X: FloatArray, weight: FloatArray, workspace: FloatArray | None = None
+    ) -> FloatArray:
+        """``[X 1]^T diag(weight) [X 1]`` without building ``[X 1]``.
+
+        ``workspace``, a dense buffer of at least ``X``'s shape, takes the scaled rows.
+        """
         if scipy.sparse.issparse(X):
             sparse_X: Any = X
             scaled = sparse_X.multiply(weight[:, np.newaxis])
             xtdx = np.asarray((sparse_X.T @ scaled).todense())
-        elif np.all(weight >= 0):
-            xtdx = gram_matrix(X * np.sqrt(weight)[:, np.newaxis])
-        else:  # off-diagonal class blocks of the multinomial Hessian
-            xtdx = (X * weight[:, np.newaxis]).T @ X
+        else:
+            scaled = np.empty_like(X) if workspace is None else workspace[: X.shape[0]]
+            if np.all(weight >= 0):
+                xtdx = gram_matrix(np.multiply(X, np.sqrt(weight)[:, np.newaxis], out=scaled))
+            else:  # off-diagonal class blocks of the multinomial Hessian
+                xtdx = np.multiply(X, weight[:, np.newaxis], out=scaled).T @ X
         if not self.fit_intercept:
             return xtdx
         xtd1 = np.asarray(X.T @ weight).ravel() if scipy.sparse.issparse(X) else weight @ X

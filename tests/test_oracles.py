@@ -481,3 +481,29 @@ def test_loss_grad_hess_partials_sum_across_a_split(loss_name):
     grad_only = objective.block_loss_grad(X, y, sample_weight, coef)
     for key in ("n", "loss", "grad"):
         assert_close(whole[key], grad_only[key], rtol=1e-15)
+
+
+@pytest.mark.parametrize("loss_name", sorted(LOSSES))
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_panels_of_a_dense_block_sum_to_the_whole_block(
+    loss_name, weighted, fit_intercept, monkeypatch
+):
+    import daskgd.objective
+
+    X, y, sample_weight, objective, coef = make_problem(
+        loss_name, weighted=weighted, fit_intercept=fit_intercept, n_samples=1000
+    )
+    whole = objective.block_loss_grad_hess(X, y, sample_weight, coef)
+    whole_grad = objective.block_loss_grad(X, y, sample_weight, coef)
+    # The smallest panels (256 rows): four panels, the last one short.
+    monkeypatch.setattr(daskgd.objective, "PANEL_BYTES", 1)
+    assert objective._panel_rows() == 256
+    panels = objective.block_loss_grad_hess(X, y, sample_weight, coef)
+    panels_grad = objective.block_loss_grad(X, y, sample_weight, coef)
+    for combined, reference in ((panels, whole), (panels_grad, whole_grad)):
+        assert set(combined) == set(reference)
+        for key, value in reference.items():
+            assert_close(combined[key], value)
+    for key in ("n", "loss", "grad"):
+        assert_close(panels[key], panels_grad[key], rtol=1e-15)

@@ -572,3 +572,52 @@ def test_gd_refuses_a_non_smooth_loss() -> None:
     objective = LinearObjective(Hinge(), L2(1.0), X.shape[1], 1, True)
     with pytest.raises(ValueError, match="smooth loss"):
         run("gd", objective, X, y, max_iter=20)
+
+
+# ---- Newton's last step: a gradient-only trial when convergence is forecast ----
+
+
+class PassKindOracle(NumpyOracle):
+    """A NumPy oracle that remembers what each of its passes computed."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.kinds: list[str] = []
+
+    def _reduce(self, kind: str, coef: Any) -> Any:
+        self.kinds.append(kind)
+        return super()._reduce(kind, coef)
+
+
+def newton_with_pass_kinds(margin: float, monkeypatch: Any) -> tuple[SolverResult, list[str]]:
+    import daskgd.solvers.newton
+
+    monkeypatch.setattr(daskgd.solvers.newton, "FORECAST_MARGIN", margin)
+    X, y, weight = binary_data(n_samples=2000)
+    oracle = PassKindOracle(logistic_objective(X.shape[1]), X, y[:, np.newaxis], weight)
+    result = SOLVERS["newton"](oracle, np.zeros(X.shape[1] + 1), tol=TOL, max_iter=100)
+    return result, oracle.kinds
+
+
+def test_newton_ends_with_a_gradient_only_pass_when_it_forecasts_convergence(monkeypatch):
+    never, never_kinds = newton_with_pass_kinds(np.inf, monkeypatch)
+    result, kinds = newton_with_pass_kinds(2.0, monkeypatch)
+
+    assert never_kinds == ["loss_grad_hess"] * len(never_kinds)
+    # The same passes, the last one without the Hessian, and the same coefficients.
+    assert kinds == ["loss_grad_hess"] * (len(never_kinds) - 1) + ["loss_grad"]
+    assert result.converged and result.n_iter == never.n_iter
+    np.testing.assert_array_equal(result.coef, never.coef)
+
+
+def test_newton_forecasts_that_miss_cost_a_pass_each_and_change_nothing(monkeypatch):
+    never, never_kinds = newton_with_pass_kinds(np.inf, monkeypatch)
+    # A forecast 1e30 times too hopeful: every trial after the first unit step is
+    # tried gradient-only first, and all but the last must be evaluated again.
+    result, kinds = newton_with_pass_kinds(1e-30, monkeypatch)
+
+    misses = kinds[:-1].count("loss_grad")
+    assert misses >= 1 and kinds[-1] == "loss_grad"
+    assert len(kinds) == len(never_kinds) + misses
+    assert result.converged and result.n_iter == never.n_iter
+    np.testing.assert_array_equal(result.coef, never.coef)
