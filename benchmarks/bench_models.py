@@ -4,8 +4,9 @@ One run, one ``LocalCluster`` (2 workers x 1 thread, 127.0.0.1), one zarr data
 set per model (``daskgd.io.write_synthetic``, uncompressed; Poisson counts drawn
 from the classification features):
 
-* ``ElasticNet`` (alpha=0.05, l1_ratio=0.5): daskgd (one pass), scikit-learn in
-  memory, dask-ml ``LinearRegression(penalty="elastic_net")`` (admm);
+* ``Lasso`` (alpha=0.05) and ``ElasticNet`` (alpha=0.05, l1_ratio=0.5): daskgd
+  (one pass), scikit-learn in memory, dask-ml ``LinearRegression(penalty="l1" or
+  "elastic_net")`` (admm);
 * ``LassoCV`` (5 folds, 100 alphas): daskgd (one pass for every fold and the
   refit), scikit-learn in memory (dask-ml has none);
 * L1 ``LogisticRegression`` (C=1 per 10,000 rows): daskgd (proximal Newton),
@@ -26,6 +27,7 @@ Usage::
 
     python benchmarks/bench_models.py            # 1,000,000 x 50 per model (400 MB each)
     python benchmarks/bench_models.py --quick    # 200,000 x 20
+    python benchmarks/bench_models.py --no-dask-ml   # without dask-ml's fits (minutes each)
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--peer-repeats", type=int, default=1, help="repeats of dask-ml's fits")
     parser.add_argument("--quick", action="store_true", help="200,000 x 20")
+    parser.add_argument("--no-dask-ml", action="store_true", help="leave dask-ml's (slow) fits out")
     args = parser.parse_args()
     if args.quick:
         args.rows, args.features, args.chunk_rows = 200_000, 20, 20_000
@@ -175,39 +178,59 @@ def main() -> None:
             ) as cluster,
             Client(cluster),
         ):
-            has_dask_ml = dask_ml_available()
+            has_dask_ml = not args.no_dask_ml and dask_ml_available()
             scan, _ = timed(lambda: X_reg.sum(axis=0).compute(), repeats)
             print(f"bare scan of one data set (X.sum): {scan:.2f} s")
 
-            # ---- ElasticNet ----
-            alpha, l1_ratio = 0.05, 0.5
-            rows: list[dict[str, Any]] = []
-            seconds, ours = timed(
-                lambda: daskgd.ElasticNet(alpha=alpha, l1_ratio=l1_ratio).fit(X_reg, y_reg),
-                repeats,
-            )
-            rows.append({"name": "daskgd ElasticNet (cd)", "seconds": seconds, "model": ours})
-            seconds, theirs = timed(
-                lambda: linear_model.ElasticNet(alpha=alpha, l1_ratio=l1_ratio).fit(X_r, y_r),
-                repeats,
-            )
-            rows.append(
-                {"name": "scikit-learn ElasticNet (in memory)", "seconds": seconds, "model": theirs}
-            )
-            if has_dask_ml:
-                from dask_ml.linear_model import LinearRegression as DaskMLLinear
-
-                seconds, peer = timed(
-                    lambda: DaskMLLinear(
-                        penalty="elastic_net", C=1.0 / (n * alpha), solver="admm", max_iter=100
-                    ).fit(X_reg, y_reg),
-                    args.peer_repeats,
+            # ---- Lasso and ElasticNet ----
+            alpha = 0.05
+            for name, l1_ratio, dask_ml_penalty in (
+                ("Lasso", 1.0, "l1"),
+                ("ElasticNet", 0.5, "elastic_net"),
+            ):
+                params = {"alpha": alpha} if name == "Lasso" else {"alpha": alpha, "l1_ratio": 0.5}
+                rows: list[dict[str, Any]] = []
+                seconds, ours = timed(
+                    lambda name=name, params=params: getattr(daskgd, name)(**params).fit(
+                        X_reg, y_reg
+                    ),
+                    repeats,
+                )
+                rows.append({"name": f"daskgd {name} (cd)", "seconds": seconds, "model": ours})
+                seconds, theirs = timed(
+                    lambda name=name, params=params: getattr(linear_model, name)(**params).fit(
+                        X_r, y_r
+                    ),
+                    repeats,
                 )
                 rows.append(
-                    {"name": "dask-ml elastic_net (admm)", "seconds": seconds, "model": peer}
+                    {
+                        "name": f"scikit-learn {name} (in memory)",
+                        "seconds": seconds,
+                        "model": theirs,
+                    }
                 )
-            score_rows(rows, lambda c, b: enet_objective(X_r, y_r, c, b, alpha, l1_ratio))
-            print_table(f"ElasticNet(alpha={alpha}, l1_ratio={l1_ratio})", rows)
+                if has_dask_ml:
+                    from dask_ml.linear_model import LinearRegression as DaskMLLinear
+
+                    seconds, peer = timed(
+                        lambda penalty=dask_ml_penalty: DaskMLLinear(
+                            penalty=penalty, C=1.0 / (n * alpha), solver="admm", max_iter=100
+                        ).fit(X_reg, y_reg),
+                        args.peer_repeats,
+                    )
+                    rows.append(
+                        {
+                            "name": f"dask-ml {dask_ml_penalty} (admm)",
+                            "seconds": seconds,
+                            "model": peer,
+                        }
+                    )
+                score_rows(
+                    rows,
+                    lambda c, b, l1_ratio=l1_ratio: enet_objective(X_r, y_r, c, b, alpha, l1_ratio),
+                )
+                print_table(f"{name}({', '.join(f'{k}={v}' for k, v in params.items())})", rows)
 
             # ---- LassoCV ----
             seconds, ours = timed(

@@ -33,6 +33,7 @@ import numpy as np
 from dask.base import tokenize
 from dask.delayed import Delayed, delayed
 from dask.graph_manipulation import clone
+from dask.highlevelgraph import HighLevelGraph
 from distributed import Future
 
 from daskgd.engine import tasks
@@ -196,7 +197,7 @@ class ChunkedFrame:
         for group, worker in zip(self.groups, self.group_workers, strict=True):
             chosen = [(name, i) for name in blocks for i in group]
             futures = self.client.compute(
-                [blocks[name][i] for name, i in chosen],
+                [self._kept_block(name, i, blocks[name][i]) for name, i in chosen],
                 workers=[worker],
                 allow_other_workers=True,
                 **self._retry_kwargs(),
@@ -204,6 +205,27 @@ class ChunkedFrame:
             for (name, i), future in zip(chosen, futures, strict=True):
                 kept[name][i] = future
         return kept
+
+    def _kept_block(self, name: str, chunk: int, block: Delayed) -> Delayed:
+        """``block`` under a key of this frame's own, unless the user persisted it.
+
+        Two fits over the same data then never hold the same keys: a fit that ended
+        with a chunk killing workers cancels what it kept, and the scheduler could
+        otherwise apply that cancel (or forget a failed key) under a new fit that
+        asked for the same keys ("lost dependencies"). A persisted chunk keeps its
+        key: it is on a worker already, and a task of its own would copy it.
+        """
+        (culled,) = dask.optimize(block)
+        if culled.key not in dict(culled.__dask_graph__()):
+            return block
+        layer = f"daskgd-kept-{name.replace('_', '-')}-{self.token}-{chunk}"
+        key = (f"daskgd-kept-{name.replace('_', '-')}-{self.token}", chunk)
+        graph = HighLevelGraph.from_collections(
+            layer,
+            {key: (tasks.kept_block, block.key)},
+            dependencies=[block],  # type: ignore[list-item]
+        )
+        return Delayed(key, graph, layer=layer)
 
     def derive(
         self,

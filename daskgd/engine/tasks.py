@@ -101,3 +101,8 @@ def finish_tree(
 def map_chunk(function: Callable[..., Any], broadcast: Any, *blocks: Any) -> Any:
     """One chunk of a derived column: ``function(*blocks, broadcast)`` (or without it)."""
     return function(*blocks) if broadcast is None else function(*blocks, broadcast)
+
+
+def kept_block(block: Any) -> Any:
+    """A chunk as it is, under the key of the frame that keeps it."""
+    return block

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -113,6 +114,33 @@ def test_chunks_and_derived_columns_are_kept_where_placed(client):
     np.testing.assert_array_equal(np.concatenate(client.gather(blocks))[:, 0], LABELS)
     frame.release("y")
     assert not frame.has("y")
+
+
+def test_frames_over_the_same_data_keep_it_under_keys_of_their_own(client):
+    lazy = {
+        name: da.from_array(value, chunks=(50,) + value.shape[1:])
+        for name, value in (("X", X), ("y", Y), ("sample_weight", WEIGHTS))
+    }
+    input_keys = set(dask.core.flatten([array.__dask_keys__() for array in lazy.values()]))
+    first, second = (ChunkedFrame(lazy, cache=True) for _ in range(2))
+    keys = [{block.key for block in frame.blocks("X")} for frame in (first, second)]
+    assert not keys[0] & keys[1]
+    assert not (keys[0] | keys[1]) & input_keys
+    # A fit that ends with a chunk killing workers cancels what it kept
+    # (_forget_kept_chunks); a new fit over the same data is not touched by that.
+    first._forget_kept_chunks()
+    third = ChunkedFrame(lazy, cache=True)
+    reduction = ObjectiveReduction(OBJECTIVE, "loss_grad")
+    total = as_dict(third.reduce(reduction, COEF))
+    reference = as_dict(second.reduce(reduction, COEF))
+    for key in reference:
+        np.testing.assert_array_equal(total[key], reference[key], err_msg=key)
+    # A persisted array keeps its own keys: its chunks are on the workers already.
+    persisted = {name: array.persist() for name, array in lazy.items()}
+    kept = ChunkedFrame(persisted, cache=True)
+    assert {block.key for block in kept.blocks("X")} == set(
+        dask.core.flatten(persisted["X"].__dask_keys__())
+    )
 
 
 def test_label_weight_and_moment_passes_are_counted(client):
