@@ -109,6 +109,25 @@ def with_known_rows(
     return X, y, sample_weight, n_passes
 
 
+def with_known_rows_and(
+    X: Any, y: Any, sample_weight: Any, also: Sequence[Any], *, retries: int = 0
+) -> tuple[da.Array, Any, da.Array | None, int, list[Any]]:
+    """:func:`with_known_rows`, computing ``also`` (dask collections) in the same pass.
+
+    Returns the arrays, the passes spent (1) and the values of ``also``.
+    """
+    arrays = [
+        _as_dask_array(X, "X"),
+        None if y is None else _as_dask_array(y, "y"),
+        None if sample_weight is None else _as_dask_array(sample_weight, "sample_weight"),
+    ]
+    result, n_passes = known_row_chunks(
+        arrays, ["X", "y", "sample_weight"], retries=retries, also=also
+    )
+    X, y, sample_weight, *values = result
+    return X, y, sample_weight, n_passes, values
+
+
 def _check_chunk_type(array: da.Array, name: str, accept_sparse: bool) -> None:
     """Refuse chunks that are neither NumPy arrays nor (when accepted) CSR matrices."""
     meta = array._meta
@@ -355,10 +374,14 @@ def category_values(
 
     One pass (each chunk's distinct values, merged on the client).
     """
-    from daskgd.trees.categories import block_categories, merge_categories
+    from daskgd.trees.categories import merge_categories
+
+    return merge_categories(compute(*category_parts(X, positions), retries=retries))
+
+
+def category_parts(X: Any, positions: Sequence[int]) -> list[Any]:
+    """Each chunk's distinct values of columns ``positions``, as delayed values (no pass)."""
+    from daskgd.trees.categories import block_categories
 
     blocks = X.to_delayed() if hasattr(X, "columns") else X.rechunk({1: -1}).to_delayed().ravel()
-    parts = compute(
-        *(delayed(block_categories)(block, list(positions)) for block in blocks), retries=retries
-    )
-    return merge_categories(parts)
+    return [delayed(block_categories)(block, list(positions)) for block in blocks]

@@ -385,7 +385,11 @@ def _block_rows(block: Any) -> np.ndarray:
 
 
 def known_row_chunks(
-    arrays: Sequence[da.Array | None], labels: Sequence[str], *, retries: int = 0
+    arrays: Sequence[da.Array | None],
+    labels: Sequence[str],
+    *,
+    retries: int = 0,
+    also: Sequence[Any] = (),
 ) -> tuple[list[da.Array | None], int]:
     """The arrays with their row chunk sizes known, and the passes that took (0 or 1).
 
@@ -401,20 +405,23 @@ def known_row_chunks(
         The name the user knows each by (``"X"``), for errors.
     retries : int, default=0
         Reruns of a task that raised.
+    also : sequence of dask collections, optional
+        More to compute over the same data in the same pass; their values are
+        appended to ``arrays`` in the result (the pass is then always made).
 
     Returns
     -------
-    arrays : list of dask arrays or None
-        The same arrays, with known chunks along rows.
+    arrays : list
+        The same arrays, with known chunks along rows (then the values of ``also``).
     n_passes : int
-        1 if any lengths had to be computed, else 0.
+        1 if any lengths (or ``also``) had to be computed, else 0.
     """
     unknown = [
         i
         for i, array in enumerate(arrays)
         if array is not None and any(np.isnan(size) for size in array.chunks[0])
     ]
-    if not unknown:
+    if not unknown and not also:
         return list(arrays), 0
     counts = [
         da.map_blocks(
@@ -427,14 +434,16 @@ def known_row_chunks(
         )
         for i in unknown
     ]
-    lengths = compute(*counts, retries=retries, array_names=input_names(arrays, labels))
-    result = list(arrays)
+    *lengths, extra = compute(
+        *counts, list(also), retries=retries, array_names=input_names(arrays, labels)
+    )
+    result: list[Any] = list(arrays)
     for i, sizes in zip(unknown, lengths, strict=True):
         array = arrays[i]
         assert array is not None
         chunks = (tuple(int(n) for n in sizes),) + array.chunks[1:]
         result[i] = da.Array(array.dask, array.name, chunks, meta=array._meta)
-    return result, 1
+    return result + list(extra), 1
 
 
 @dataclass(frozen=True)

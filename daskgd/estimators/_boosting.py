@@ -98,7 +98,7 @@ class BoostingBase(BaseEstimator):
     def _frame(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, bool]:
         """The frame of the data, and whether it is dask."""
         names = getattr(X, "columns", None)
-        X, category_passes = self._encode_categories(X)
+        X, y, sample_weight, category_passes = self._encode_categories(X, y, sample_weight)
         if validation.is_dask_collection(X) or validation.is_dask_collection(y):
             self._set_feature_names(names)
             X, y, sample_weight, self._input_passes = validation.with_known_rows(
@@ -158,17 +158,21 @@ class BoostingBase(BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
 
-    def _encode_categories(self, X: Any) -> tuple[Any, int]:
-        """X with its categorical features encoded as scikit-learn does, and the passes spent.
+    def _encode_categories(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any, int]:
+        """X with its categorical features encoded as scikit-learn does, y, the weights,
+        and the passes spent.
 
         Sets ``is_categorical_``. The categories are every distinct value of the
         training data (one pass over dask input); the encoding runs chunk by chunk.
+        For a dask DataFrame the same pass finds the partition lengths of X, y and
+        the weights, which are then returned as dask arrays with known chunks.
         """
         from sklearn.utils.validation import _check_categorical_features
 
         from daskgd.trees.categories import (
             CategoryEncoder,
             block_categories,
+            merge_categories,
         )
 
         is_dask = validation.is_dask_collection(X)
@@ -177,16 +181,27 @@ class BoostingBase(BaseEstimator):
         self._category_encoder = None
         self.is_categorical_ = _check_categorical_features(probe, self.categorical_features)
         if self.is_categorical_ is None:
-            return X, 0
+            return X, y, sample_weight, 0
         positions = [int(p) for p in np.flatnonzero(self.is_categorical_)]
-        if is_dask:
+        rows = None
+        if is_dask and is_frame:
+            parts = validation.category_parts(X, positions)
+            rows, y, sample_weight, _, values = validation.with_known_rows_and(
+                X, y, sample_weight, parts, retries=self.retries
+            )
+            categories = merge_categories(values)
+        elif is_dask:
             categories = validation.category_values(X, positions, retries=self.retries)
         else:
             categories = block_categories(X, positions)
         encoder = CategoryEncoder(np.asarray(self.is_categorical_, dtype=bool), categories)
         encoder.check_cardinality(int(self.max_bins), getattr(X, "columns", None))
         self._category_encoder = encoder
-        return self._encoded(X), 1 if is_dask else 0
+        encoded = self._encoded(X)
+        if rows is not None:
+            # The encoding keeps the partitions: their lengths are X's.
+            encoded = encoded.to_dask_array(lengths=[int(n) for n in rows.chunks[0]])
+        return encoded, y, sample_weight, 1 if is_dask else 0
 
     def _encoded(self, X: Any) -> Any:
         """X through the fitted category encoder (lazily for dask input)."""
