@@ -71,6 +71,21 @@ def aligned_block(array: Any) -> Any:
 DENSIFY_VALUES = 2**20
 #: Bytes of ``X`` per panel when a dense block's Hessian is accumulated panel by panel.
 PANEL_BYTES = 2**21
+#: Beyond this many coefficients (a Hessian of 8 MB) a block's Hessian is formed whole:
+#: a Hessian per panel would cost more than the temporaries the panels avoid.
+MAX_PANEL_COEF = 1024
+
+
+def _add_into(total: Partial, part: Partial) -> None:
+    """Add ``part`` to ``total`` key by key, in place (``total`` starts empty)."""
+    if not total:
+        total.update(part)
+        return
+    for key, value in part.items():
+        if isinstance(total[key], np.ndarray):
+            total[key] += value
+        else:
+            total[key] = total[key] + value
 
 
 def _weights(sample_weight: FloatArray | None, n_samples: int) -> FloatArray:
@@ -156,13 +171,13 @@ class LinearObjective:
         if scipy.sparse.issparse(X) or X.shape[0] <= rows:
             return self._loss_grad_at(X, y, sample_weight, self.raw_prediction(X, coef))
         # Panels keep every temporary small (see block_loss_grad_hess).
-        parts = []
+        total: Partial = {}
         for start in range(0, X.shape[0], rows):
             panel = X[start : start + rows]
             weight = None if sample_weight is None else sample_weight[start : start + rows]
             raw = self.raw_prediction(panel, coef)
-            parts.append(self._loss_grad_at(panel, y[start : start + rows], weight, raw))
-        return sum_partials(parts)
+            _add_into(total, self._loss_grad_at(panel, y[start : start + rows], weight, raw))
+        return total
 
     def _loss_grad_at(
         self, X: FloatArray, y: FloatArray, sample_weight: FloatArray | None, raw: FloatArray
@@ -189,24 +204,24 @@ class LinearObjective:
         """
         X, y, sample_weight = (aligned_block(a) for a in (X, y, sample_weight))
         rows = self._panel_rows()
-        if scipy.sparse.issparse(X) or X.shape[0] <= rows:
+        if scipy.sparse.issparse(X) or X.shape[0] <= rows or self.n_coef > MAX_PANEL_COEF:
             return self._loss_grad_hess_at(X, y, sample_weight, coef)
         # Panel by panel, into one reused buffer: a panel of X stays in cache while its
         # predictions, gradient and weighted Gram are formed, and no temporary the size
         # of X is allocated (dask's workers set MALLOC_TRIM_THRESHOLD_, which makes
         # every large allocation fresh pages from the kernel: twice the time).
         workspace = np.empty((rows, X.shape[1]))
-        parts = [
-            self._loss_grad_hess_at(
+        total: Partial = {}
+        for start in range(0, X.shape[0], rows):
+            part = self._loss_grad_hess_at(
                 X[start : start + rows],
                 y[start : start + rows],
                 None if sample_weight is None else sample_weight[start : start + rows],
                 coef,
                 workspace,
             )
-            for start in range(0, X.shape[0], rows)
-        ]
-        return sum_partials(parts)
+            _add_into(total, part)
+        return total
 
     def _panel_rows(self) -> int:
         """Rows per panel of a dense block: about 2 MB of ``X``, and never fewer than
