@@ -194,10 +194,18 @@ class ChunkedFrame:
         assert self.client is not None
         rescue_loose_restrictions(self.client)
         kept: dict[str, list[Any]] = {name: [None] * self.n_chunks for name in blocks}
+        # A persisted array's blocks have no task in their graph (their chunks are on the
+        # workers already); one block tells for the whole column.
+        lazy = {
+            name: column[0].key in column[0].__dask_graph__() for name, column in blocks.items()
+        }
         for group, worker in zip(self.groups, self.group_workers, strict=True):
             chosen = [(name, i) for name in blocks for i in group]
             futures = self.client.compute(
-                [self._kept_block(name, i, blocks[name][i]) for name, i in chosen],
+                [
+                    self._kept_block(name, i, blocks[name][i]) if lazy[name] else blocks[name][i]
+                    for name, i in chosen
+                ],
                 workers=[worker],
                 allow_other_workers=True,
                 **self._retry_kwargs(),
@@ -207,17 +215,14 @@ class ChunkedFrame:
         return kept
 
     def _kept_block(self, name: str, chunk: int, block: Delayed) -> Delayed:
-        """``block`` under a key of this frame's own, unless the user persisted it.
+        """A lazy ``block`` under a key of this frame's own.
 
         Two fits over the same data then never hold the same keys: a fit that ended
         with a chunk killing workers cancels what it kept, and the scheduler could
         otherwise apply that cancel (or forget a failed key) under a new fit that
-        asked for the same keys ("lost dependencies"). A persisted chunk keeps its
-        key: it is on a worker already, and a task of its own would copy it.
+        asked for the same keys ("lost dependencies"). (A persisted chunk keeps its
+        key: it is on a worker already, and a task of its own would copy it.)
         """
-        (culled,) = dask.optimize(block)
-        if culled.key not in dict(culled.__dask_graph__()):
-            return block
         layer = f"daskgd-kept-{name.replace('_', '-')}-{self.token}-{chunk}"
         key = (f"daskgd-kept-{name.replace('_', '-')}-{self.token}", chunk)
         graph = HighLevelGraph.from_collections(
