@@ -264,8 +264,8 @@ def main() -> None:
         print(
             f"  first newton iteration / ({passes:.0f} passes x newton pass) = "
             f"{large['newton first iteration'] / (passes * large['daskgd newton pass']):.2f}x "
-            "(target <= 1: the label pass, the first Newton pass, and the step's trial,"
-            " which brings the next Hessian)"
+            "(target <= 1: the label pass, which brings the value, gradient and Hessian"
+            " at the start too, and the step's trial, which brings the next Hessian)"
         )
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

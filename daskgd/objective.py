@@ -94,6 +94,109 @@ def _weights(sample_weight: FloatArray | None, n_samples: int) -> FloatArray:
     return np.asarray(sample_weight, dtype=np.float64).reshape(-1)
 
 
+def weighted_gram(
+    X: Any, weight: FloatArray | None, fit_intercept: bool, workspace: FloatArray | None = None
+) -> FloatArray:
+    """``[X 1]^T diag(weight) [X 1]`` (``X^T diag(weight) X`` without an intercept).
+
+    ``[X 1]`` is never built. ``weight=None`` means unit weights: the dense Gram is
+    then one ``syrk`` on ``X`` itself, with no scaled copy. ``workspace``, a dense
+    buffer of at least ``X``'s shape, takes the scaled rows otherwise.
+    """
+    is_sparse = scipy.sparse.issparse(X)
+    if is_sparse:
+        scaled = X if weight is None else X.multiply(weight[:, np.newaxis])
+        xtdx = np.asarray((X.T @ scaled).todense())
+    elif weight is None:
+        xtdx = gram_matrix(X)
+    else:
+        scaled = np.empty_like(X) if workspace is None else workspace[: X.shape[0]]
+        if np.all(weight >= 0):
+            xtdx = gram_matrix(np.multiply(X, np.sqrt(weight)[:, np.newaxis], out=scaled))
+        else:  # off-diagonal class blocks of the multinomial Hessian
+            xtdx = np.multiply(X, weight[:, np.newaxis], out=scaled).T @ X
+    if not fit_intercept:
+        return xtdx
+    if weight is None:
+        xtd1 = np.asarray(X.sum(axis=0)).ravel()
+        total = float(X.shape[0])
+    else:
+        xtd1 = np.asarray(X.T @ weight).ravel() if is_sparse else weight @ X
+        total = weight.sum()
+    n_rows = X.shape[1] + 1
+    gram = np.empty((n_rows, n_rows))
+    gram[:-1, :-1] = xtdx
+    gram[:-1, -1] = xtd1
+    gram[-1, :-1] = xtd1
+    gram[-1, -1] = total
+    return gram
+
+
+#: A block with more distinct labels than this keeps no per-label sums in
+#: :func:`block_label_moments` (a continuous target given to a classifier, say).
+MAX_MOMENT_LABELS = 256
+
+
+def block_label_moments(
+    X: Any, labels: Any, sample_weight: FloatArray | None, fit_intercept: bool
+) -> Partial:
+    """Distinct labels of one block, and what a classifier's objective at zero needs.
+
+    At ``coef = 0`` every row's raw prediction is zero, so its loss, gradient and
+    Hessian depend on its label alone: the value, gradient and Hessian of the
+    objective there follow from each label's weight sum and weighted sum of
+    ``[X 1]``, and the weighted Gram matrix of ``[X 1]``
+    (:meth:`LinearObjective.totals_at_zero`). The label pass, which must come
+    first, finds them at little cost, and the fit's first pass is saved.
+
+    Returns
+    -------
+    partial : dict
+        ``values`` (sorted distinct labels), ``counts``, ``weights`` (their weight
+        sums), ``sums`` of shape (n_values, n_features + fit_intercept) and
+        ``gram``; those two are None beyond :data:`MAX_MOMENT_LABELS` labels.
+    """
+    labels = np.asarray(labels).ravel()
+    values, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    X, sample_weight = aligned_block(X), aligned_block(sample_weight)
+    weight = None if sample_weight is None else _weights(sample_weight, len(labels))
+    weights = np.bincount(inverse, weights=weight, minlength=len(values))
+    partial: Partial = {"values": values, "counts": counts.astype(np.int64), "weights": weights}
+    if len(values) > MAX_MOMENT_LABELS:
+        return {**partial, "sums": None, "gram": None}
+    n_features = X.shape[1]
+    if scipy.sparse.issparse(X):
+        indicator: Any = scipy.sparse.csr_matrix(
+            (np.ones(len(labels)) if weight is None else weight, (inverse, np.arange(len(labels)))),
+            shape=(len(values), len(labels)),
+        )
+        feature_sums = np.asarray((indicator @ X).todense())
+        xtdx = weighted_gram(X, weight, fit_intercept=False)
+    else:
+        # Panel by panel (see block_loss_grad_hess): each panel's Gram and per-label
+        # sums are formed while it is in cache, and no copy the size of X is made.
+        rows = max(PANEL_BYTES // (8 * max(n_features, 1)), n_features, 256)
+        workspace = np.empty((min(rows, X.shape[0]), n_features))
+        feature_sums = np.zeros((len(values), n_features))
+        xtdx = np.zeros((n_features, n_features))
+        for start in range(0, X.shape[0], rows):
+            panel, codes = X[start : start + rows], inverse[start : start + rows]
+            panel_weight = None if weight is None else weight[start : start + rows]
+            in_label = np.zeros((len(codes), len(values)))
+            in_label[np.arange(len(codes)), codes] = 1.0 if panel_weight is None else panel_weight
+            feature_sums += in_label.T @ panel
+            xtdx += weighted_gram(panel, panel_weight, fit_intercept=False, workspace=workspace)
+    if not fit_intercept:
+        return {**partial, "sums": feature_sums, "gram": xtdx}
+    sums = np.column_stack([feature_sums, weights])
+    gram = np.empty((n_features + 1, n_features + 1))
+    gram[:-1, :-1] = xtdx
+    gram[:-1, -1] = gram[-1, :-1] = feature_sums.sum(axis=0)
+    gram[-1, -1] = weights.sum()
+    return {**partial, "sums": sums, "gram": gram}
+
+
 @dataclass(frozen=True)
 class LinearObjective:
     """A pointwise loss composed with ``X @ W + b`` and a penalty on ``W``.
@@ -253,29 +356,7 @@ class LinearObjective:
     def _weighted_gram(
         self, X: FloatArray, weight: FloatArray, workspace: FloatArray | None = None
     ) -> FloatArray:
-        """``[X 1]^T diag(weight) [X 1]`` without building ``[X 1]``.
-
-        ``workspace``, a dense buffer of at least ``X``'s shape, takes the scaled rows.
-        """
-        if scipy.sparse.issparse(X):
-            sparse_X: Any = X
-            scaled = sparse_X.multiply(weight[:, np.newaxis])
-            xtdx = np.asarray((sparse_X.T @ scaled).todense())
-        else:
-            scaled = np.empty_like(X) if workspace is None else workspace[: X.shape[0]]
-            if np.all(weight >= 0):
-                xtdx = gram_matrix(np.multiply(X, np.sqrt(weight)[:, np.newaxis], out=scaled))
-            else:  # off-diagonal class blocks of the multinomial Hessian
-                xtdx = np.multiply(X, weight[:, np.newaxis], out=scaled).T @ X
-        if not self.fit_intercept:
-            return xtdx
-        xtd1 = np.asarray(X.T @ weight).ravel() if scipy.sparse.issparse(X) else weight @ X
-        gram = np.empty((self.n_rows, self.n_rows))
-        gram[:-1, :-1] = xtdx
-        gram[:-1, -1] = xtd1
-        gram[-1, :-1] = xtd1
-        gram[-1, -1] = weight.sum()
-        return gram
+        return weighted_gram(X, weight, self.fit_intercept, workspace)
 
     def block_gram(self, X: FloatArray, y: FloatArray, sample_weight: FloatArray | None) -> Partial:
         """Weighted means and centred cross-products of one block (for least squares).
@@ -338,6 +419,33 @@ class LinearObjective:
             xy -= total * np.outer(mean_x, mean_y)
             yy = yy - total * np.outer(mean_y, mean_y)
         return {"n": total, "mean_x": mean_x, "mean_y": mean_y, "xx": xx, "xy": xy, "yy": yy}
+
+    def totals_at_zero(
+        self, weights: FloatArray, sums: FloatArray, gram: FloatArray
+    ) -> Partial | None:
+        """The loss, gradient and Hessian totals at ``coef = 0`` from label moments.
+
+        ``weights[c]`` and ``sums[c]`` are class index ``c``'s weight sum and weighted
+        sum of ``[X 1]``, ``gram`` the weighted Gram matrix of ``[X 1]``, as
+        :func:`block_label_moments` gives them. The same totals as a
+        ``loss_grad_hess`` pass at zero, summed in another order. None when the
+        loss's Hessian at a zero raw prediction depends on the label (the Hessian
+        would then need a Gram matrix per label).
+        """
+        n_classes = len(weights)
+        encoded = np.arange(n_classes, dtype=np.float64)[:, np.newaxis]
+        raw = np.zeros((n_classes, self.n_outputs))
+        loss, grad_raw = self.loss.loss_gradient(encoded, raw)
+        curvature = self.loss.hessian(encoded, raw)
+        if not np.all(curvature == curvature[:1]):
+            return None
+        hess = gram[:, np.newaxis, :, np.newaxis] * curvature[0][np.newaxis, :, np.newaxis, :]
+        return {
+            "n": float(weights.sum()),
+            "loss": float(weights @ loss),
+            "grad": (sums.T @ grad_raw).ravel(),
+            "hess": hess.reshape(self.n_coef, self.n_coef),
+        }
 
     # ---- normalisation and penalty: from reduced totals to the objective ----
 

@@ -243,8 +243,10 @@ def test_zero_cs_are_refused_by_the_parameter_check(cancer):
 
 def test_dask_uneven_chunks_equal_numpy_and_scikit_learn(client, cancer, wine):
     for (X, y), sizes in ((cancer, [100, 37, 211, 5]), (wine, [50, 3, 61])):
-        # (At tol=1e-10 rounding stops one wine fold short of tol at C=100.)
-        params = {"Cs": np.logspace(-3, 2, 6), "cv": 5, "tol": 1e-9, **QUIET}
+        # (At tol=1e-9 rounding can stop one wine fold short of tol at C=100, in one
+        # of the two fits but not the other, as the BLAS build rounds: they then
+        # differ by 1.5e-5. At tol=1e-8 every fold converges, and they agree to 1e-10.)
+        params = {"Cs": np.logspace(-3, 2, 6), "cv": 5, "tol": 1e-8, **QUIET}
         dX, dy = _uneven(X, y, sizes)
         ours = LogisticRegressionCV(**params).fit(dX, dy)
         in_memory = LogisticRegressionCV(**params).fit(X, y)

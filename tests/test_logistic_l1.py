@@ -82,8 +82,9 @@ def test_dask_fit_from_zarr_equals_numpy_fit(client: Client, tmp_path):
     in_memory = LogisticRegression(C=0.5, l1_ratio=0.8, tol=1e-10).fit(X, y)
     np.testing.assert_allclose(ours.coef_, in_memory.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(ours.coef_ == 0, in_memory.coef_ == 0)
-    # One pass for the labels, then one per proximal Newton trial.
-    assert ours.n_passes_ == in_memory.n_passes_ <= ours.n_iter_[0] + 4
+    # One pass for the labels, then one per proximal Newton trial; on dask the label
+    # pass also brings the objective at the start (LabelMoments), one pass fewer.
+    assert ours.n_passes_ == in_memory.n_passes_ - 1 <= ours.n_iter_[0] + 3
 
 
 def test_solvers_that_need_a_smooth_penalty_say_so():

@@ -191,6 +191,7 @@ class LinearModelBase(BaseEstimator):
         frame: Any = None,
         label_passes: int = 0,
         weight_sum: float | None = None,
+        zero_point: Any = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Run the solver; store the fit diagnostics; return ``(W, b)``.
 
@@ -198,7 +199,10 @@ class LinearModelBase(BaseEstimator):
         ``y`` and ``sample_weight``); ``X``, ``y`` and ``sample_weight`` then only
         identify the inputs for the checkpoint. ``label_passes`` counts the passes
         an in-memory fit made over the labels before (a frame counts its own);
-        ``weight_sum``, the sum of the sample weights when that pass found it.
+        ``weight_sum``, the sum of the sample weights when that pass found it;
+        ``zero_point``, the label moments from which the objective at ``coef = 0``
+        follows (:class:`~daskgd.engine.label_moments.LabelMomentsPartial`), when
+        the label pass brought them: a fit starting there makes no pass for it.
         """
         objective = LinearObjective(
             loss=loss,
@@ -218,6 +222,10 @@ class LinearModelBase(BaseEstimator):
         oracle.prior_passes += getattr(self, "_input_passes", 0)
         if weight_sum is not None:
             oracle.supply_weight_sum(weight_sum)
+        if zero_point is not None and zero_point.sums is not None and resume is None:
+            totals = objective.totals_at_zero(zero_point.weights, zero_point.sums, zero_point.gram)
+            if totals is not None and not coef0.any():
+                oracle.supply_totals("loss_grad_hess", coef0, totals)
         # (The one-pass solvers check the weights' sum their Gram pass gives.)
         if solver not in ONE_PASS_SOLVERS and oracle.weight_sum <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")

@@ -17,6 +17,14 @@ from daskgd.estimators._scoring import DaskClassifierMixin
 from daskgd.losses import BinaryLogLoss, MultinomialLogLoss
 from daskgd.penalties import L2, ElasticNet, NoPenalty, Penalty
 
+#: Solvers whose first pass is the value, gradient and Hessian at the start, which
+#: the label pass can bring (:class:`~daskgd.engine.label_moments.LabelMoments`).
+ZERO_POINT_SOLVERS = ("auto", "newton", "prox-newton")
+#: The label pass brings the Gram matrix of ``[X 1]`` for at most this many columns.
+#: Newton's first pass would form it anyway; when ``"auto"`` then picks another
+#: solver (a multinomial Hessian too large), one such Gram is spent for nothing.
+MAX_SPECULATIVE_GRAM = 1024
+
 
 class LinearClassifierBase(DaskClassifierMixin, LinearModelBase):
     """Label encoding, class weights and decisions shared by the linear classifiers."""
@@ -24,7 +32,7 @@ class LinearClassifierBase(DaskClassifierMixin, LinearModelBase):
     classes_: np.ndarray
 
     def _prepare_classification(
-        self, X: Any, y: Any, sample_weight: Any
+        self, X: Any, y: Any, sample_weight: Any, zero_point: bool = False
     ) -> tuple[Any, Any, Any, bool, Any]:
         """Validated ``X``, class indices of ``y`` (a column), weights with class weights.
 
@@ -32,18 +40,33 @@ class LinearClassifierBase(DaskClassifierMixin, LinearModelBase):
         (which identify the data for a checkpoint), and the last element is the
         engine frame whose columns ``y`` and ``sample_weight`` hold the class indices
         and the class-weighted rows; with NumPy input it is None.
+
+        ``zero_point=True`` asks the label pass of dask input to bring the moments
+        from which the objective at ``coef = 0`` follows
+        (:class:`~daskgd.engine.label_moments.LabelMoments`), when no class weights
+        change the rows' weights after it; they are left in ``_label_moments``
+        (absent otherwise).
         """
         X, y, sample_weight, is_dask = self._validate_X_y(
             X, y, sample_weight, multi_output=False, y_numeric=False
         )
         balance_weights = self.class_weight == "balanced" and sample_weight is not None
         frame = None
+        self.__dict__.pop("_label_moments", None)  # left by a fit that failed after it
         if is_dask:
+            from daskgd.engine.label_moments import LabelMoments
             from daskgd.engine.reductions import LabelCounts
 
             frame = self._make_frame(X, y, sample_weight, self.cache)
-            # One pass: the labels, their counts and (to balance them) their weights.
-            labels = frame.reduce(LabelCounts("y", "sample_weight" if balance_weights else None))
+            n_coef_rows = int(X.shape[1]) + int(self.fit_intercept)
+            if zero_point and self.class_weight is None and n_coef_rows <= MAX_SPECULATIVE_GRAM:
+                # One pass: the labels, and the start of the fit (its first pass saved).
+                labels = frame.reduce(LabelMoments(bool(self.fit_intercept)))
+                self._label_moments = labels
+            else:
+                # One pass: the labels, their counts and (to balance them) their weights.
+                weight_column = "sample_weight" if balance_weights else None
+                labels = frame.reduce(LabelCounts("y", weight_column))
             classes, counts = labels.values, labels.counts
         else:
             check_classification_targets(y)
@@ -352,8 +375,9 @@ class LogisticRegression(LinearClassifierBase):
         self._validate_params()
         penalty = self._penalty()
         X, encoded, sample_weight, is_dask, frame = self._prepare_classification(
-            X, y, sample_weight
+            X, y, sample_weight, zero_point=self.solver in ZERO_POINT_SOLVERS
         )
+        moments = self.__dict__.pop("_label_moments", None)
         classes = self.classes_
         binary = len(classes) == 2
         loss = BinaryLogLoss() if binary else MultinomialLogLoss()
@@ -367,6 +391,8 @@ class LogisticRegression(LinearClassifierBase):
             n_outputs=1 if binary else len(classes),
             frame=frame,
             label_passes=1,  # np.unique over the labels (in memory)
+            weight_sum=None if moments is None else float(moments.weights.sum()),
+            zero_point=moments,
         )
         if not binary:
             # Softmax is unchanged by a shift common to all classes, and the unpenalised

@@ -27,6 +27,7 @@ class Oracle(ABC):
         self.n_passes = 0
         #: Passes over the data made before this oracle's (labels, weight sums).
         self.prior_passes = 0
+        self._supplied: tuple[str, FloatArray, Partial] | None = None
 
     @property
     def data_passes(self) -> int:
@@ -41,11 +42,28 @@ class Oracle(ABC):
     def supply_weight_sum(self, total: float) -> None:  # noqa: B027 (optional hook)
         """Take ``S`` from an earlier pass that found it, so that none is spent on it."""
 
+    def supply_totals(self, kind: str, coef: FloatArray, total: Partial) -> None:
+        """Take one evaluation's reduced totals from an earlier pass that found them.
+
+        The next evaluation of ``kind`` (or of ``"loss_grad"``, when ``kind`` is
+        ``"loss_grad_hess"``) at exactly ``coef`` uses ``total`` and makes no pass.
+        """
+        self._supplied = (kind, np.array(coef, dtype=np.float64), total)
+
     @abstractmethod
     def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
         """One pass over the data: block partials of ``kind`` reduced to one dict."""
 
     def _pass(self, kind: str, coef: FloatArray | None) -> Partial:
+        if self._supplied is not None and coef is not None:
+            supplied_kind, supplied_coef, total = self._supplied
+            covers = kind == supplied_kind or (kind, supplied_kind) == (
+                "loss_grad",
+                "loss_grad_hess",
+            )
+            if covers and np.array_equal(coef, supplied_coef):
+                self._supplied = None
+                return total
         self.n_passes += 1
         return self._reduce(kind, coef)
 

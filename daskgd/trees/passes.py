@@ -200,7 +200,8 @@ class BinningSample(Reduction):
             (sample,),
             (sample_weights,),
             float(weight[train].sum()),
-            float(weight[train] @ np.asarray(target[train], dtype=np.float64)),
+            # A pairwise sum, as np.average's: a BLAS dot rounds another way.
+            float(np.sum(weight[train] * np.asarray(target[train], dtype=np.float64))),
             np.zeros(0),
             np.zeros(0),
             np.zeros(0),
