@@ -260,3 +260,17 @@ def test_dask_uneven_chunks_equal_numpy_and_scikit_learn(client, cancer, wine):
         assert not {"_frame", "_folds_in_memory"} & set(vars(ours))
         restored = pickle.loads(pickle.dumps(ours))
         np.testing.assert_array_equal(restored.predict(X), in_memory.predict(X))
+
+
+def test_dask_shuffled_stratified_folds_equal_numpy_and_scikit_learn(client, cancer):
+    X, y = cancer
+    cv = StratifiedKFold(4, shuffle=True, random_state=3)
+    params = {"Cs": np.logspace(-2, 1, 4), "cv": cv, "tol": 1e-8, **QUIET}
+    dX, dy = _uneven(X, y, [150, 9, 200])
+    ours = LogisticRegressionCV(**params).fit(dX, dy)
+    in_memory = LogisticRegressionCV(**params).fit(X, y)
+    theirs = linear_model.LogisticRegressionCV(solver="newton-cholesky", **params).fit(X, y)
+    _assert_same(ours, theirs)
+    np.testing.assert_allclose(ours.coefs_paths_, in_memory.coefs_paths_, atol=1e-6)
+    # The shuffled folds need the labels on the client: one pass over y.
+    assert ours.n_passes_ == in_memory.n_passes_ + 1

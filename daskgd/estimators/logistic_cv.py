@@ -74,9 +74,10 @@ class LogisticRegressionCV(LogisticRegression):
         scikit-learn's: None or an int is ``StratifiedKFold`` (5 folds by default)
         without shuffling, whose folds the chunks find themselves from one label
         pass. The test sets of any other splitter must partition the rows
-        (``KFold``, ``GroupKFold``, ``PredefinedSplit``, a list of such splits);
-        with dask input its splits are computed on the client without labels
-        (8 bytes a row).
+        (``KFold``, ``StratifiedKFold(shuffle=True)``, ``PredefinedSplit``, a list
+        of such splits); with dask input its splits are computed on the client
+        (8 bytes a row), a shuffled ``StratifiedKFold``'s from the labels, which
+        one pass over ``y`` brings to the client.
     dual : bool, default=False
         Only False (the primal problem) is supported, as by scikit-learn's solvers
         other than liblinear.
@@ -381,7 +382,15 @@ class LogisticRegressionCV(LogisticRegression):
         if isinstance(cv, KFold) and not cv.shuffle:
             return kfold_runs(n_samples, cv.get_n_splits())
         placeholder = np.empty((n_samples, 0))
-        return runs_from_splits(list(cv.split(placeholder, None if is_dask else y)), n_samples)
+        labels = y
+        if is_dask and isinstance(cv, StratifiedKFold):
+            # A shuffled StratifiedKFold reads the labels: one pass over y alone, to
+            # the client (8 bytes a row).
+            labels = np.asarray(y.compute()).ravel()
+            self.n_passes_ += 1
+        elif is_dask:
+            labels = None
+        return runs_from_splits(list(cv.split(placeholder, labels)), n_samples)
 
     def _evaluator(self, objective: LinearObjective, assignment: Any, X: Any, y: Any, sw: Any):
         """``evaluate(points)``: one pass over the data at every fold's point (counted)."""
