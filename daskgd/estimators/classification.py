@@ -374,8 +374,10 @@ class LogisticRegression(LinearClassifierBase):
         """
         self._validate_params()
         penalty = self._penalty()
+        # (A warm start begins elsewhere: its label pass need not bring the moments.)
+        starts_at_zero = not (self.warm_start and hasattr(self, "coef_"))
         X, encoded, sample_weight, is_dask, frame = self._prepare_classification(
-            X, y, sample_weight, zero_point=self.solver in ZERO_POINT_SOLVERS
+            X, y, sample_weight, zero_point=starts_at_zero and self.solver in ZERO_POINT_SOLVERS
         )
         moments = self.__dict__.pop("_label_moments", None)
         classes = self.classes_
