@@ -86,7 +86,7 @@ def test_chunk_partials_merge_to_the_whole_even_when_their_labels_differ():
     labels[300:500] = -3.0  # chunk 1 holds one label
     bounds = [(0, 300), (300, 500), (500, N_SAMPLES)]
     parts = [
-        LabelMomentsPartial(**block_label_moments(X[a:b], labels[a:b], weight[a:b], True))
+        LabelMomentsPartial.from_block(block_label_moments(X[a:b], labels[a:b], weight[a:b], True))
         for a, b in bounds
     ]
     merged = parts[0].merge(parts[1]).merge(parts[2])
@@ -103,8 +103,8 @@ def test_too_many_distinct_labels_keep_counts_but_no_moments(monkeypatch):
     moments = block_label_moments(X, labels, None, True)
     assert moments["sums"] is None and moments["gram"] is None
     assert moments["counts"].sum() == N_SAMPLES
-    few = LabelMomentsPartial(**block_label_moments(X[:10], np.zeros(10), None, True))
-    merged = few.merge(LabelMomentsPartial(**moments))
+    few = LabelMomentsPartial.from_block(block_label_moments(X[:10], np.zeros(10), None, True))
+    merged = few.merge(LabelMomentsPartial.from_block(moments))
     assert merged.sums is None and merged.gram is None and merged.counts.sum() == N_SAMPLES + 10
 
 

@@ -16,22 +16,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from daskgd.engine.reductions import Reduction
+from daskgd.engine.reductions import LabelCountsPartial, Reduction
 from daskgd.objective import MAX_MOMENT_LABELS, block_label_moments
 
 
 @dataclass(frozen=True)
 class LabelMomentsPartial:
-    """Distinct labels of some rows, their counts and weights, and their moments.
+    """The label counts of some rows, and each label's moments in ``[X 1]``.
 
     Attributes
     ----------
-    values : ndarray of shape (n_values,)
-        Sorted distinct labels.
-    counts : ndarray of shape (n_values,)
-        Rows holding each label (int64).
-    weights : ndarray of shape (n_values,)
-        Sum of the sample weights of those rows (their count when unweighted).
+    labels : LabelCountsPartial
+        Sorted distinct labels, their counts and weight sums.
     sums : ndarray of shape (n_values, n_features + fit_intercept) or None
         Weighted sum of ``[X 1]`` over each label's rows; None past
         :data:`~daskgd.objective.MAX_MOMENT_LABELS` labels.
@@ -39,34 +35,47 @@ class LabelMomentsPartial:
         Weighted Gram matrix of ``[X 1]``; None when ``sums`` is.
     """
 
-    values: np.ndarray
-    counts: np.ndarray
-    weights: np.ndarray
+    labels: LabelCountsPartial
     sums: np.ndarray | None
     gram: np.ndarray | None
 
+    @classmethod
+    def from_block(cls, moments: dict[str, Any]) -> LabelMomentsPartial:
+        """The partial of :func:`~daskgd.objective.block_label_moments`' dict."""
+        labels = LabelCountsPartial(moments["values"], moments["counts"], moments["weights"])
+        return cls(labels, moments["sums"], moments["gram"])
+
+    @property
+    def values(self) -> np.ndarray:
+        """Sorted distinct labels."""
+        return self.labels.values
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Rows holding each label."""
+        return self.labels.counts
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Weight sum of each label's rows."""
+        return self.labels.weights
+
     def merge(self, other: LabelMomentsPartial) -> LabelMomentsPartial:
         """The partial of both sets of rows."""
-        values = np.union1d(self.values, other.values)
-        counts = np.zeros(len(values), dtype=np.int64)
-        weights = np.zeros(len(values))
+        labels = self.labels.merge(other.labels)
         sums = gram = None
         if (
-            len(values) <= MAX_MOMENT_LABELS
+            len(labels.values) <= MAX_MOMENT_LABELS
             and self.sums is not None
             and other.sums is not None
             and self.gram is not None
             and other.gram is not None
         ):
-            sums = np.zeros((len(values), self.sums.shape[1]))
-            sums[np.searchsorted(values, self.values)] += self.sums
-            sums[np.searchsorted(values, other.values)] += other.sums
+            sums = np.zeros((len(labels.values), self.sums.shape[1]))
+            sums[np.searchsorted(labels.values, self.values)] += self.sums
+            sums[np.searchsorted(labels.values, other.values)] += other.sums
             gram = self.gram + other.gram
-        for part in (self, other):
-            index = np.searchsorted(values, part.values)
-            counts[index] += part.counts
-            weights[index] += part.weights
-        return LabelMomentsPartial(values, counts, weights, sums, gram)
+        return LabelMomentsPartial(labels, sums, gram)
 
 
 @dataclass(frozen=True)
@@ -84,4 +93,5 @@ class LabelMoments(Reduction):
 
     def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> LabelMomentsPartial:
         X, y, sample_weight = blocks
-        return LabelMomentsPartial(**block_label_moments(X, y, sample_weight, self.fit_intercept))
+        moments = block_label_moments(X, y, sample_weight, self.fit_intercept)
+        return LabelMomentsPartial.from_block(moments)
