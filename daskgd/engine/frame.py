@@ -34,7 +34,7 @@ from dask.base import tokenize
 from dask.delayed import Delayed, delayed
 from dask.graph_manipulation import clone
 from dask.highlevelgraph import HighLevelGraph
-from distributed import Future
+from distributed import Future, wait
 
 from daskgd.engine import tasks
 from daskgd.engine.execution import (
@@ -212,6 +212,12 @@ class ChunkedFrame:
             )
             for (name, i), future in zip(chosen, futures, strict=True):
                 kept[name][i] = future
+        # Wait for the chunks before any pass submits tasks that depend on them. The
+        # scheduler handles graphs concurrently: a small graph sent after this one can
+        # be checked before this one's keys are known, and is then cancelled for "lost
+        # dependencies" (seen with 16 fits at once). The first pass needs every chunk
+        # anyway.
+        wait([future for column in kept.values() for future in column if future is not None])
         return kept
 
     def _kept_block(self, name: str, chunk: int, block: Delayed) -> Delayed:
@@ -345,8 +351,6 @@ class ChunkedFrame:
         self._retired.clear()
 
     def _gather_all(self, futures: list[Any]) -> None:
-        from distributed import wait
-
         wait(futures)
         failed = [future for future in futures if future.status == "error"]
         if failed:
