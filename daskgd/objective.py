@@ -94,6 +94,12 @@ def _weights(sample_weight: FloatArray | None, n_samples: int) -> FloatArray:
     return np.asarray(sample_weight, dtype=np.float64).reshape(-1)
 
 
+def panel_rows(n_features: int, side: int) -> int:
+    """Rows per panel of a dense block: about 2 MB of ``X``, and never fewer than the
+    side of the matrix summed panel by panel, so that its sums stay cheap beside the flops."""
+    return max(PANEL_BYTES // (8 * max(n_features, 1)), side, 256)
+
+
 def weighted_gram(
     X: Any, weight: FloatArray | None, fit_intercept: bool, workspace: FloatArray | None = None
 ) -> FloatArray:
@@ -176,7 +182,7 @@ def block_label_moments(
     else:
         # Panel by panel (see block_loss_grad_hess): each panel's Gram and per-label
         # sums are formed while it is in cache, and no copy the size of X is made.
-        rows = max(PANEL_BYTES // (8 * max(n_features, 1)), n_features, 256)
+        rows = panel_rows(n_features, n_features)
         workspace = np.empty((min(rows, X.shape[0]), n_features))
         feature_sums = np.zeros((len(values), n_features))
         xtdx = np.zeros((n_features, n_features))
@@ -327,9 +333,7 @@ class LinearObjective:
         return total
 
     def _panel_rows(self) -> int:
-        """Rows per panel of a dense block: about 2 MB of ``X``, and never fewer than
-        the Hessian's side, so that its per-panel sums stay cheap beside the flops."""
-        return max(PANEL_BYTES // (8 * max(self.n_features, 1)), self.n_coef, 256)
+        return panel_rows(self.n_features, self.n_coef)
 
     def _loss_grad_hess_at(
         self,
