@@ -259,7 +259,9 @@ def json_value(value: Any) -> Any:
 def _announce(client: Any) -> str:
     """Print where the work runs (scheduler and dashboard) on standard error."""
     scheduler = str(client.scheduler.address)
-    workers = client.scheduler_info().get("workers", {})
+    from daskgd.engine.execution import scheduler_workers
+
+    workers = scheduler_workers(client)
     if workers:
         threads = sum(int(w.get("nthreads", 0)) for w in workers.values())
         limits = {int(w.get("memory_limit") or 0) for w in workers.values()}

@@ -45,6 +45,7 @@ from sklearn.metrics import (
 )
 
 import daskgd
+from daskgd.engine.execution import scheduler_workers
 from daskgd.io import load, true_model
 from daskgd.serialization import (
     FORMAT_VERSION,
@@ -459,7 +460,7 @@ def test_cli_fit_on_external_scheduler(runs: dict[str, Run], scheduler_address: 
     assert runs["fit-logistic"].returncode == 0, str(runs["fit-logistic"])
     with Client(scheduler_address, timeout=60) as client:
         # The command closed its client only: the scheduler and its worker are still up...
-        assert len(client.scheduler_info()["workers"]) == 1
+        assert len(scheduler_workers(client)) == 1
         # ... and the fit logged its iterations to that scheduler.
         events = [message for _, message in client.get_events("daskgd")]
     logistic = [event for event in events if event["estimator"] == "LogisticRegression"]

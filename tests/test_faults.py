@@ -54,6 +54,7 @@ from daskgd import (
     LogisticRegression,
     SGDClassifier,
 )
+from daskgd.engine.execution import scheduler_workers
 from daskgd.io import write_synthetic
 from daskgd.oracles.dask import ChunkFailedError
 
@@ -176,7 +177,7 @@ def two_workers(fault_cluster: tuple[LocalCluster, Client]) -> tuple[LocalCluste
 
 
 def _workers(client: Client) -> dict[str, Any]:
-    return dict(client.scheduler_info(n_workers=-1)["workers"])
+    return scheduler_workers(client)
 
 
 def _wait_for_workers(client: Client, n: int, timeout: float) -> None:

@@ -45,6 +45,7 @@ from daskgd.cluster import (
     start_local_cluster,
     tls_security,
 )
+from daskgd.engine.execution import scheduler_workers
 from daskgd.io import DataWarning, load, write_synthetic
 from daskgd.serialization import load_model, save_model
 
@@ -238,7 +239,7 @@ def test_tls_cluster_fits_exactly_as_tcp(
     data: dict[str, Path], tcp_models: dict[str, Any], tls_client: Client
 ) -> None:
     assert scheduler_address(tls_client).startswith("tls://127.0.0.1:")
-    workers = tls_client.scheduler_info()["workers"]
+    workers = scheduler_workers(tls_client)
     assert len(workers) == 2 and all(address.startswith("tls://") for address in workers)
     tls_models = fit_all(data, tls_client)
     for model, expected in tcp_models.items():
@@ -307,7 +308,7 @@ def test_clients_without_the_credentials_are_refused(
     # Refused at once, not after retrying until the connection timeout.
     assert all(seconds < REFUSED_WITHIN for seconds, _ in refused.values()), refused
     # The cluster is unharmed: both workers still there, and computing.
-    assert len(tls_client.scheduler_info()["workers"]) == 2
+    assert len(scheduler_workers(tls_client)) == 2
     assert tls_client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
 
 

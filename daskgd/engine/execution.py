@@ -47,18 +47,26 @@ def active_client() -> Any | None:
         return None
 
 
-def _scheduler_workers(client: Any) -> dict[str, Any]:
+def scheduler_workers(client: Any) -> dict[str, Any]:
+    """The workers the scheduler of ``client`` has now: address -> their identity.
+
+    Asked of the scheduler, not read from ``client.scheduler_info()``: that returns
+    the client's cached identity, which the client's periodic refresh (which lists
+    no workers) can replace between the call's own refresh and its return. A cluster
+    then seemed to have no worker, and a fit took the path for a cluster without
+    workers (seen in CI).
+    """
     try:
-        info = client.scheduler_info(n_workers=-1)
-    except TypeError:  # older distributed has no n_workers argument
-        info = client.scheduler_info()
+        info = client.sync(client.scheduler.identity, n_workers=-1)
+    except TypeError:  # older distributed lists every worker without n_workers
+        info = client.sync(client.scheduler.identity)
     return dict(info.get("workers", {}))
 
 
 def worker_addresses() -> list[str]:
     """Sorted addresses of the active client's workers (empty without a client)."""
     client = active_client()
-    return [] if client is None else sorted(_scheduler_workers(client))
+    return [] if client is None else sorted(scheduler_workers(client))
 
 
 def available_memory(chunk_bytes: int = 0) -> int:
@@ -72,7 +80,7 @@ def available_memory(chunk_bytes: int = 0) -> int:
     """
     client = active_client()
     if client is not None:
-        workers = list(_scheduler_workers(client).values())
+        workers = list(scheduler_workers(client).values())
         if workers and all(w.get("memory_limit") for w in workers):
             target = dask.config.get("distributed.worker.memory.target", 0.6) or 0.6
             return int(

@@ -155,8 +155,11 @@ class ChunkedFrame:
             self._blocks = self._keep_on_workers(blocks)
         elif self.persisted:
             kept = dask.persist(*present.values(), **self._retry_kwargs())
+            # Unoptimised, each block's graph holds its chunk's future (on a distributed
+            # client with no workers yet): an optimised block holds none, and its chunk
+            # would be forgotten with the persisted array ("lost dependencies").
             self._blocks = {
-                name: list(array.to_delayed().ravel())
+                name: list(array.to_delayed(optimize_graph=False).ravel())
                 for name, array in zip(present, kept, strict=True)
             }
         else:

@@ -20,7 +20,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from daskgd import LogisticRegression
-from daskgd.engine.execution import ChunkFailedError
+from daskgd.engine.execution import ChunkFailedError, scheduler_workers
 from daskgd.engine.frame import ChunkedFrame
 from daskgd.engine.reductions import ObjectiveReduction, as_dict
 from daskgd.io import load, write_synthetic
@@ -39,7 +39,7 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 def _wait_for_workers(client: Client, n: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while len(client.scheduler_info(n_workers=-1)["workers"]) < n:
+    while len(scheduler_workers(client)) < n:
         assert time.monotonic() < deadline, "the workers did not come back"
         time.sleep(0.1)
 
@@ -88,7 +88,7 @@ def test_a_lost_worker_changes_no_bit_of_a_pass(own_cluster):
     pid = client.run(_pid, workers=[victim])[victim]
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 60
-    while victim in client.scheduler_info(n_workers=-1)["workers"]:
+    while victim in scheduler_workers(client):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     # Half the chunks are gone: the next pass recomputes them from their source, elsewhere.
@@ -152,3 +152,29 @@ def test_the_chunk_that_kills_workers_is_named_not_its_neighbours(own_cluster, c
     again = ChunkedFrame({"X": clean, "y": y}, cache=cache)
     total = again.reduce(ObjectiveReduction(objective, "loss_grad"), np.zeros(objective.n_coef))
     assert total.n == 2_400
+
+
+def test_a_frame_made_before_the_workers_arrive_keeps_its_chunks():
+    """With a client but no worker yet, the frame persists its data through dask: its
+    blocks must hold the chunks' futures, or the scheduler forgets the chunks before
+    the first pass asks for them ("lost dependencies")."""
+    rng = np.random.default_rng(3)
+    X = da.from_array(rng.normal(size=(1_200, 4)), chunks=(300, 4))
+    y = da.from_array((rng.random((1_200, 1)) < 0.5).astype(float), chunks=(300, 1))
+    objective = LinearObjective(BinaryLogLoss(), L2(1.0), 4, 1, fit_intercept=True)
+    reduction = ObjectiveReduction(objective, "loss_grad")
+    coef = rng.normal(size=objective.n_coef) * 0.1
+    with (
+        LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        early = ChunkedFrame({"X": X, "y": y}, cache=True)
+        assert early.persisted and not early.on_workers
+        cluster.scale(2)
+        _wait_for_workers(client, 2)
+        before = as_dict(early.reduce(reduction, coef))
+        kept = ChunkedFrame({"X": X, "y": y}, cache=True)
+        assert kept.on_workers
+        after = as_dict(kept.reduce(reduction, coef))
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
