@@ -41,7 +41,7 @@ def gram_matrix(A: FloatArray) -> FloatArray:
     OpenBLAS builds; it fills the upper triangle, mirrored here.
     """
     A = np.asarray(A, dtype=np.float64)
-    if A.shape[0] == 0:
+    if A.shape[0] == 0 or A.shape[1] == 0:  # (BLAS rejects an empty side)
         return np.zeros((A.shape[1], A.shape[1]))
     if A.flags.c_contiguous:
         upper = blas.dsyrk(1.0, A.T, trans=0)

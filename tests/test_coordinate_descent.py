@@ -159,45 +159,63 @@ def test_an_l1_ratio_out_of_range_is_named():
         ElasticNet(l1_ratio=1.5).fit(np.ones((4, 2)), np.arange(4.0))
 
 
-def test_wider_than_the_gram_limit_is_solved_by_proximal_gradient_descent():
+#: Wide fits: the solver "auto" picks, and the passes a working-set fit may take (5 for the
+#: sparse lasso below, 8 for the positive fits, whose 150-220 nonzero coefficients of 200
+#: rows join the sets in several rounds; gd takes hundreds).
+WIDE_SOLVERS = {"auto": "working-sets", "gd": "gd"}
+MAX_WORKING_SET_PASSES = 10
+
+
+def _wide_data(seed: int) -> tuple[np.ndarray, np.ndarray]:
     from daskgd.solvers import MAX_DENSE_COEF
 
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     n, d = 200, MAX_DENSE_COEF + 4
     X = rng.standard_normal((n, d))
     coef = np.zeros(d)
     coef[:5] = [3.0, -2.0, 1.5, 1.0, -1.0]
-    y = X @ coef + 0.5 + 0.1 * rng.standard_normal(n)
-    ours = Lasso(alpha=0.1, tol=1e-9, max_iter=20_000).fit(X, y)
+    return X, X @ coef + 0.5 + 0.1 * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("solver", list(WIDE_SOLVERS))
+def test_wider_than_the_gram_limit_equals_scikit_learn(solver):
+    X, y = _wide_data(1)
+    ours = Lasso(alpha=0.1, tol=1e-9, max_iter=20_000, solver=solver).fit(X, y)
     theirs = linear_model.Lasso(alpha=0.1, **TIGHT).fit(X, y)
-    assert ours.solver_ == "gd"
+    assert ours.solver_ == WIDE_SOLVERS[solver]
     np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(ours.coef_ == 0, theirs.coef_ == 0)
     assert ours.intercept_ == pytest.approx(theirs.intercept_, rel=1e-5)
-    # The gap from the last pass's gradient: near zero at the solution, and scikit-learn's
-    # scale (its own gap at its solution is ~0 too).
+    # The gap over all features from the last pass: near zero at the solution, and
+    # scikit-learn's scale (its own gap at its solution is ~0 too).
     assert 0 <= ours.dual_gap_ < 1e-6
-    assert ours.n_passes_ > ours.n_iter_ > 1  # a pass an iteration at least, plus the start
+    if solver == "gd":
+        assert ours.n_passes_ > ours.n_iter_ > 1  # a pass an iteration at least, plus the start
+    else:
+        # The correlations at 0, then a pass per working set, the last one confirming.
+        assert 3 <= ours.n_passes_ <= MAX_WORKING_SET_PASSES
+
+
+def test_cd_on_wide_data_needs_an_l1_part():
+    X, y = _wide_data(1)
     with pytest.raises(NotImplementedError, match="solver='cd' solves from the Gram matrix"):
-        Lasso(alpha=0.1, solver="cd").fit(X, y)
+        ElasticNet(alpha=0.1, l1_ratio=0.0, solver="cd").fit(X, y)
 
 
+@pytest.mark.parametrize("solver", list(WIDE_SOLVERS))
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
-def test_positive_wider_than_the_gram_limit_by_projected_proximal_steps(l1_ratio):
-    from daskgd.solvers import MAX_DENSE_COEF
-
-    rng = np.random.default_rng(2)
-    n, d = 200, MAX_DENSE_COEF + 4
-    X = rng.standard_normal((n, d))
-    coef = np.zeros(d)
-    coef[:5] = [3.0, -2.0, 1.5, 1.0, -1.0]  # two negative: positive=True zeroes them
-    y = X @ coef + 0.5 + 0.1 * rng.standard_normal(n)
-    ours = ElasticNet(alpha=0.1, l1_ratio=l1_ratio, positive=True, tol=1e-9, max_iter=20_000)
+def test_positive_wider_than_the_gram_limit_equals_scikit_learn(l1_ratio, solver):
+    X, y = _wide_data(2)  # two of the true coefficients are negative: positive=True zeroes them
+    ours = ElasticNet(
+        alpha=0.1, l1_ratio=l1_ratio, positive=True, tol=1e-9, max_iter=20_000, solver=solver
+    )
     ours.fit(X, y)
     theirs = linear_model.ElasticNet(alpha=0.1, l1_ratio=l1_ratio, positive=True, **TIGHT)
     theirs.fit(X, y)
-    assert ours.solver_ == "gd" and np.all(ours.coef_ >= 0)
+    assert ours.solver_ == WIDE_SOLVERS[solver] and np.all(ours.coef_ >= 0)
     np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(ours.coef_ == 0, theirs.coef_ == 0)
     assert ours.intercept_ == pytest.approx(theirs.intercept_, rel=1e-5)
     assert 0 <= ours.dual_gap_ < 1e-6
+    if solver == "auto":
+        assert ours.n_passes_ <= MAX_WORKING_SET_PASSES

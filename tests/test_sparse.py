@@ -92,6 +92,26 @@ def test_hashed_text_with_2_18_features_equals_scikit_learn(client: Client):
     assert accuracy == pytest.approx(theirs.score(X, y), abs=1e-12) and accuracy > 0.7
 
 
+def test_hashed_text_lasso_on_working_sets_equals_scikit_learn(client: Client):
+    """2**18 features: no Gram of them all, but working sets of a few hundred, a pass each."""
+    X, labels = _hashed_text(1200, seed=4)
+    y = labels + 0.1 * np.random.default_rng(5).standard_normal(len(labels))
+    X_dask = da.from_array(X, chunks=((300, 450, 150, 300), 2**18), asarray=False)
+    ours = daskgd.Lasso(alpha=1e-3, tol=1e-10).fit(
+        X_dask, da.from_array(y, chunks=((300, 450, 150, 300),))
+    )
+    theirs = linear_model.Lasso(alpha=1e-3, tol=1e-12, max_iter=100_000).fit(X, y)
+    assert ours.solver_ == "working-sets"
+    assert 10 < np.count_nonzero(theirs.coef_) < 4096
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(ours.coef_ == 0, theirs.coef_ == 0)
+    assert ours.intercept_ == pytest.approx(theirs.intercept_, rel=1e-8)
+    assert ours.n_passes_ <= 10
+    predicted = ours.predict(X_dask)
+    assert isinstance(predicted, da.Array)
+    np.testing.assert_allclose(predicted.compute(), theirs.predict(X), rtol=1e-7, atol=1e-9)
+
+
 def test_nan_in_a_csr_chunk_is_named_with_its_chunk_and_row(client: Client, data):
     X = data["X"].copy()
     row = 400

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import numpy as np
 
 from daskgd.objective import LinearObjective, merge_gram_partials
+from daskgd.working_sets import WorkingSetPartial, block_working_set
 
 P = TypeVar("P", bound="Mergeable")
 
@@ -426,9 +427,10 @@ class ObjectiveReduction(Reduction):
     ----------
     objective : LinearObjective
         The model's loss, penalty and layout.
-    kind : {"loss_grad", "loss_grad_hess", "gram"}
+    kind : {"loss_grad", "loss_grad_hess", "gram", "working_set"}
         What each chunk computes; the broadcast is the flat coefficient vector
-        (``None`` for ``"gram"``).
+        (``None`` for ``"gram"``; the coefficients and the Gram's columns for
+        ``"working_set"``, see :func:`daskgd.working_sets.block_working_set`).
     """
 
     objective: LinearObjective
@@ -440,6 +442,7 @@ class ObjectiveReduction(Reduction):
         "loss_grad": "daskgd-grad",
         "loss_grad_hess": "daskgd-loss-grad-hess",
         "gram": "daskgd-gram",
+        "working_set": "daskgd-working-set",
     }
 
     @property
@@ -451,6 +454,11 @@ class ObjectiveReduction(Reduction):
         X, y, sample_weight = blocks
         if self.kind == "gram":
             return GramPartial(**self.objective.block_gram(X, y, sample_weight))
+        if self.kind == "working_set":
+            coef, columns = broadcast
+            return WorkingSetPartial(
+                **block_working_set(self.objective, X, y, sample_weight, coef, columns)
+            )
         if self.kind == "loss_grad":
             return LossGradPartial(**self.objective.block_loss_grad(X, y, sample_weight, broadcast))
         return LossGradHessPartial(

@@ -26,6 +26,8 @@ from daskgd.solvers import SOLVERS, SolverResult, choose_solver
 SOLVER_NAMES = ["auto", *SOLVERS]
 #: Solvers that read the data once, in a Gram pass.
 ONE_PASS_SOLVERS = ("normal", "cd")
+#: Solvers whose passes sum the weights: they check that some weight is positive.
+WEIGHING_SOLVERS = ONE_PASS_SOLVERS + ("working-sets",)
 
 COMMON_CONSTRAINTS: dict[str, list[Any]] = {
     "fit_intercept": ["boolean"],
@@ -226,8 +228,8 @@ class LinearModelBase(BaseEstimator):
             totals = objective.totals_at_zero(zero_point.weights, zero_point.sums, zero_point.gram)
             if totals is not None and not coef0.any():
                 oracle.supply_totals("loss_grad_hess", coef0, totals)
-        # (The one-pass solvers check the weights' sum their Gram pass gives.)
-        if solver not in ONE_PASS_SOLVERS and oracle.weight_sum <= 0:
+        # (The Gram solvers check the weights' sum their passes give.)
+        if solver not in WEIGHING_SOLVERS and oracle.weight_sum <= 0:
             raise ValueError("Sample weights must contain at least one positive value; all are 0.")
         monitor = make_callback(type(self).__name__, solver, self.verbose, self._max_iter())
         user_callback = self.callback

@@ -54,10 +54,12 @@ _ATTRIBUTES_DOC = """\
     dual_gap_ : float or ndarray of shape (n_targets,)
         Duality gap at the end of the solve, per target (scikit-learn's scale).
     n_passes_ : int
-        Passes over the data: one with ``solver="cd"``; two an iteration with
+        Passes over the data: one with ``solver="cd"`` up to 4096 features, one per
+        working set beyond (a few for a sparse solution); two an iteration with
         ``solver="gd"``.
     solver_ : str
-        Solver used ("cd").
+        Solver used: ``"cd"``, ``"working-sets"`` (``"cd"`` on more than 4096
+        features) or ``"gd"``.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
@@ -100,9 +102,12 @@ class ElasticNet(_LeastSquaresBase):
     selection : {"cyclic", "random"}, default="cyclic"
         Sweep the coordinates in order, or update a random one at a time.
     solver : {"auto", "cd", "gd"}, default="auto"
-        ``"cd"``: coordinate descent on the Gram matrix from one pass (at most
-        4096 features); ``"gd"``: accelerated proximal gradient descent (FISTA),
-        two passes an iteration, for wider data (``"auto"`` picks it there).
+        ``"cd"``: coordinate descent on the Gram matrix from one pass, up to 4096
+        features; beyond, on the Gram matrices of working sets of at most 4096
+        features, one pass each (the support and the features closest to entering
+        it, as in celer and skglm), which needs an L1 part. ``"gd"``: accelerated
+        proximal gradient descent (FISTA), two passes an iteration. ``"auto"`` is
+        ``"cd"``, except for wide data without an L1 part (``"gd"``).
 """
         + _RUN_PARAMETERS_DOC
         + "\n"
@@ -171,19 +176,27 @@ class ElasticNet(_LeastSquaresBase):
         return ElasticNetPenalty(float(self.alpha), float(self.l1_ratio), bool(self.positive))
 
     def _solver_name(self, objective: Any) -> str:
-        wide = objective.n_features > MAX_DENSE_COEF
-        if self.solver == "gd" or (self.solver == "auto" and wide):
+        if self.solver == "gd":
             return "gd"
-        if wide:
-            raise NotImplementedError(
-                f"solver='cd' solves from the Gram matrix of at most {MAX_DENSE_COEF} "
-                f"features; X has {objective.n_features}: use solver='gd' (proximal)."
-            )
-        return "cd"
+        if objective.n_features <= MAX_DENSE_COEF:
+            return "cd"
+        if self.alpha * self.l1_ratio > 0:
+            return "working-sets"
+        if self.solver == "auto":
+            return "gd"
+        raise NotImplementedError(
+            f"solver='cd' solves from the Gram matrix of at most {MAX_DENSE_COEF} features "
+            f"without an L1 penalty; X has {objective.n_features}: use solver='gd' (proximal)."
+        )
 
     def _solver_options(self, solver: str) -> dict[str, Any]:
         if solver == "gd":
             return {}
+        if solver == "working-sets":
+            return {**self._cd_options(), "max_set": MAX_DENSE_COEF}
+        return self._cd_options()
+
+    def _cd_options(self) -> dict[str, Any]:
         seed = None
         if self.selection == "random":
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -287,9 +300,12 @@ class Lasso(ElasticNet):
     selection : {"cyclic", "random"}, default="cyclic"
         Sweep the coordinates in order, or update a random one at a time.
     solver : {"auto", "cd", "gd"}, default="auto"
-        ``"cd"``: coordinate descent on the Gram matrix from one pass (at most
-        4096 features); ``"gd"``: accelerated proximal gradient descent (FISTA),
-        two passes an iteration, for wider data (``"auto"`` picks it there).
+        ``"cd"``: coordinate descent on the Gram matrix from one pass, up to 4096
+        features; beyond, on the Gram matrices of working sets of at most 4096
+        features, one pass each (the support and the features closest to entering
+        it, as in celer and skglm), which needs an L1 part. ``"gd"``: accelerated
+        proximal gradient descent (FISTA), two passes an iteration. ``"auto"`` is
+        ``"cd"``, except for wide data without an L1 part (``"gd"``).
 """
         + _RUN_PARAMETERS_DOC
         + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +52,12 @@ class Oracle(ABC):
         self._supplied = (kind, np.array(coef, dtype=np.float64), total)
 
     @abstractmethod
-    def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
-        """One pass over the data: block partials of ``kind`` reduced to one dict."""
+    def _reduce(self, kind: str, coef: Any) -> Partial:
+        """One pass over the data: block partials of ``kind`` reduced to one dict.
+
+        ``coef`` is what every block is given: the flat coefficients, None for
+        ``"gram"``, and ``(coef, columns)`` for ``"working_set"``.
+        """
 
     def _pass(self, kind: str, coef: FloatArray | None) -> Partial:
         if self._supplied is not None and coef is not None:
@@ -81,6 +86,14 @@ class Oracle(ABC):
     def gram(self) -> Partial:
         """Weighted means and centred cross-products of ``X`` and ``y`` (one pass)."""
         return self._pass("gram", None)
+
+    def working_set(self, coef: FloatArray, columns: np.ndarray) -> Partial:
+        """Residual statistics at ``coef`` and the Gram statistics of ``columns`` (one pass).
+
+        See :func:`daskgd.working_sets.block_working_set`.
+        """
+        self.n_passes += 1
+        return self._reduce("working_set", (np.asarray(coef), np.asarray(columns)))
 
     def prox(self, coef: FloatArray, step_size: float) -> FloatArray:
         """Proximal step of the non-smooth part of the objective (identity when smooth)."""

@@ -116,9 +116,9 @@ class DaskOracle(Oracle):
         """The task graph of one evaluation on the streamed path: chunk tasks, then a tree."""
         return self.frame.graph(ObjectiveReduction(self.objective, kind), coef)
 
-    def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
+    def _reduce(self, kind: str, coef: Any) -> Partial:
         total = as_dict(self.frame.reduce(ObjectiveReduction(self.objective, kind), coef))
-        if kind == "gram" and self._weight_sum is None:
+        if kind in ("gram", "working_set") and self._weight_sum is None:
             self._weight_sum = float(total["n"])
         return total
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from daskgd.objective import FloatArray, LinearObjective, Partial
 from daskgd.oracles._base import Oracle
+from daskgd.working_sets import block_working_set
 
 
 class NumpyOracle(Oracle):
@@ -55,10 +56,16 @@ class NumpyOracle(Oracle):
             self.prior_passes += 1
         return self._weight_sum
 
-    def _reduce(self, kind: str, coef: FloatArray | None) -> Partial:
+    def _reduce(self, kind: str, coef: Any) -> Partial:
         if kind == "gram":
             self._weights_summed = True
             return self.objective.block_gram(self.X, self.y, self.sample_weight)
+        if kind == "working_set":
+            self._weights_summed = True
+            point, columns = coef
+            return block_working_set(
+                self.objective, self.X, self.y, self.sample_weight, point, columns
+            )
         assert coef is not None
         if kind == "loss_grad":
             return self.objective.block_loss_grad(self.X, self.y, self.sample_weight, coef)

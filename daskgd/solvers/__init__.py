@@ -18,6 +18,7 @@ from daskgd.solvers.lbfgs import solve_lbfgs
 from daskgd.solvers.newton import solve_newton
 from daskgd.solvers.normal import solve_normal
 from daskgd.solvers.prox_newton import solve_prox_newton
+from daskgd.solvers.working_sets import solve_working_sets
 
 SOLVERS: dict[str, Callable[..., SolverResult]] = {
     "cd": solve_cd,
@@ -26,6 +27,7 @@ SOLVERS: dict[str, Callable[..., SolverResult]] = {
     "newton": solve_newton,
     "normal": solve_normal,
     "prox-newton": solve_prox_newton,
+    "working-sets": solve_working_sets,
 }
 
 #: Above this many coefficients the dense Hessian / Gram solves cost more than passes.

@@ -15,7 +15,7 @@ from daskgd.solvers._cd_kernel import enet_gram_cd
 from daskgd.solvers._result import Callback, IterationRecorder, SolverResult
 
 
-def _l1_l2_strengths(penalty: Any) -> tuple[float, float]:
+def l1_l2_strengths(penalty: Any) -> tuple[float, float]:
     """The L1 and L2 strengths of ``penalty``: ``a ||w||_1 + b/2 ||w||^2``."""
     if isinstance(penalty, NoPenalty):
         return 0.0, 0.0
@@ -83,7 +83,7 @@ def solve_cd(
     if weight_sum <= 0:
         raise ValueError("Sample weights must contain at least one positive value; all are 0.")
     scale = objective.penalty_scale(weight_sum)
-    l1, l2 = (scale * s for s in _l1_l2_strengths(objective.penalty))
+    l1, l2 = (scale * s for s in l1_l2_strengths(objective.penalty))
     Q = np.ascontiguousarray(gram["xx"], dtype=np.float64)
     n_features, n_outputs = objective.n_features, objective.n_outputs
     start = (
