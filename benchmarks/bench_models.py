@@ -16,7 +16,10 @@ from the classification features):
   glum (IRLS) in memory, dask-ml ``PoissonRegression`` (admm);
 * sparse logistic: documents hashed to 2**18 features (one tenth as many
   documents as rows), daskgd on dask arrays of CSR chunks against scikit-learn
-  on the same CSR matrix in memory.
+  on the same CSR matrix in memory;
+* sparse Lasso on the same documents (a linear target of 200 of their features):
+  daskgd's working sets (a pass each) and its proximal gradient descent against
+  scikit-learn on the CSR matrix in memory.
 
 In-memory peers fit ``X`` computed to NumPy (the load is timed apart). Figures
 are medians of ``--repeats`` runs (``--peer-repeats`` for dask-ml's). Quality:
@@ -393,6 +396,49 @@ def main() -> None:
             print_table(
                 f"sparse LogisticRegression(C=1): {n_documents:,} documents x 2**18 hashed "
                 f"features ({hashed.nnz:,} stored values; dask-ml takes no scipy.sparse chunks)",
+                rows,
+            )
+
+            # ---- sparse Lasso: the same hashed text, a sparse linear target ----
+            # Wider than any Gram matrix of all features: working sets, a pass each,
+            # against proximal gradient descent (two passes an iteration).
+            true_text = np.zeros(2**18)
+            used = np.flatnonzero(np.asarray(hashed.sum(axis=0)).ravel())
+            true_text[rng.choice(used, 200, replace=False)] = rng.normal(scale=3.0, size=200)
+            y_sparse = hashed @ true_text + 0.1 * rng.standard_normal(n_documents)
+            y_sparse_dask = da.from_array(y_sparse, chunks=chunk_documents)
+            # A twentieth of the smallest alpha that zeroes every coefficient.
+            centred = y_sparse - y_sparse.mean()
+            text_alpha = float(np.abs(hashed.T @ centred).max()) / n_documents / 20
+            rows = []
+            # (gd is capped: it takes hundreds of iterations, and minutes, to converge.)
+            for solver, max_iter in (("auto", 1000), ("gd", 300)):
+                seconds, ours = timed(
+                    lambda solver=solver, max_iter=max_iter: daskgd.Lasso(
+                        alpha=text_alpha, solver=solver, max_iter=max_iter
+                    ).fit(X_text, y_sparse_dask),
+                    repeats if solver == "auto" else 1,
+                )
+                capped = f", max_iter={max_iter}" if solver == "gd" else ""
+                rows.append(
+                    {
+                        "name": f"daskgd Lasso ({ours.solver_}{capped}, CSR chunks)",
+                        "seconds": seconds,
+                        "model": ours,
+                    }
+                )
+            seconds, theirs = timed(
+                lambda: linear_model.Lasso(alpha=text_alpha).fit(hashed, y_sparse), repeats
+            )
+            rows.append(
+                {"name": "scikit-learn Lasso (CSR in memory)", "seconds": seconds, "model": theirs}
+            )
+            score_rows(rows, lambda c, b: enet_objective(hashed, y_sparse, c, b, text_alpha, 1.0))
+            print_table(
+                f"sparse Lasso(alpha={text_alpha:g}): the same {n_documents:,} documents x 2**18 "
+                f"features, 200 true nonzero coefficients (sets of "
+                f"{max(rows[0]['model']._solver_info['working_set_sizes'], default=0)} "
+                "features at most)",
                 rows,
             )
 
