@@ -171,7 +171,8 @@ def block_fold_pass(
     the same coefficients, weighted by the sample weights alone (as scikit-learn
     scores the folds): ``test_n`` (weight sum), ``test_log_loss`` (log-loss sum,
     probabilities clipped to ``[eps, 1 - eps]`` as ``sklearn.metrics.log_loss``
-    does) and ``test_correct`` (weight of the correctly predicted rows). Fold
+    does), ``test_correct`` (weight of the correctly predicted rows) and
+    ``test_confusion`` (the weighted confusion matrix, true class by row). Fold
     :data:`ALL_ROWS` trains on every row and has no test rows.
 
     Parameters
@@ -240,15 +241,17 @@ def held_out_scores(
     sample_weight: np.ndarray | None,
     coef: np.ndarray,
 ) -> Partial:
-    """Weight, log-loss and correct-prediction sums of a classifier over some rows.
+    """Weight, log-loss, correct-prediction and confusion sums of a classifier over some rows.
 
     The predictions are scikit-learn's: the positive class where the single score
     is > 0, the first largest score otherwise; probabilities by the logistic
     function or the softmax.
     """
     weights = np.ones(len(classes)) if sample_weight is None else np.asarray(sample_weight)
+    n_classes = max(2, objective.n_outputs)
     if len(classes) == 0:
-        return {"test_n": 0.0, "test_log_loss": 0.0, "test_correct": 0.0}
+        empty = np.zeros((n_classes, n_classes))
+        return {"test_n": 0.0, "test_log_loss": 0.0, "test_correct": 0.0, "test_confusion": empty}
     raw = objective.raw_prediction(aligned_block(X), coef)
     if raw.shape[1] == 1:
         positive = expit(raw[:, 0])
@@ -262,4 +265,7 @@ def held_out_scores(
         "test_n": float(weights.sum()),
         "test_log_loss": float(-weights @ np.log(np.clip(true_proba, eps, 1 - eps))),
         "test_correct": float(weights @ (predicted == classes)),
+        "test_confusion": np.bincount(
+            classes * n_classes + predicted, weights=weights, minlength=n_classes**2
+        ).reshape(n_classes, n_classes),
     }

@@ -16,6 +16,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from daskgd import LogisticRegression, LogisticRegressionCV
+from daskgd.estimators._logistic_cv_attributes import (
+    CONFUSION_METRICS,
+    SUM_SCORERS,
+    confusion_score,
+    positive_class,
+)
 from daskgd.folds import ALL_ROWS, block_fold_pass
 from daskgd.losses import BinaryLogLoss
 from daskgd.objective import LinearObjective
@@ -274,3 +280,70 @@ def test_dask_shuffled_stratified_folds_equal_numpy_and_scikit_learn(client, can
     np.testing.assert_allclose(ours.coefs_paths_, in_memory.coefs_paths_, atol=1e-6)
     # The shuffled folds need the labels on the client: one pass over y.
     assert ours.n_passes_ == in_memory.n_passes_ + 1
+
+
+# ---- scorers from the folds' sums ----
+
+CONFUSION_SCORERS = [name for name in SUM_SCORERS if name not in ("accuracy", "neg_log_loss")]
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("name", CONFUSION_SCORERS)
+def test_confusion_scores_are_scikit_learns(name, n_classes):
+    from sklearn.metrics import get_scorer
+
+    rng = np.random.default_rng(n_classes)
+    true = rng.integers(0, n_classes, 60)
+    predicted = np.where(rng.random(60) < 0.6, true, rng.integers(0, n_classes, 60))
+    predicted[predicted == n_classes - 1] = 0  # one class is never predicted
+    true[:3] = n_classes - 1  # ... but occurs
+    weight = rng.uniform(0.1, 3.0, 60)
+    confusion = np.zeros((n_classes, n_classes))
+    np.add.at(confusion, (true, predicted), weight)
+    if n_classes > 2 and name in CONFUSION_METRICS:
+        with pytest.raises(ValueError, match="Target is multiclass but average='binary'"):
+            positive_class(name, np.arange(n_classes))
+        return
+    function = get_scorer(name)._score_func
+    kwargs = get_scorer(name)._kwargs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (precision's zero division warns)
+        expected = function(true, predicted, sample_weight=weight, **kwargs)
+    positive = positive_class(name, np.arange(n_classes))
+    assert confusion_score(name, confusion, positive) == pytest.approx(expected, rel=1e-12)
+
+
+#: (binary, multiclass) scorers: scikit-learn 1.9.1's LogisticRegressionCV fails on the
+#: averaged ones with two classes (make_scorer gets pos_label twice).
+SCORER_PAIRS = [
+    ("f1", "f1_macro"),
+    ("balanced_accuracy", "balanced_accuracy"),
+    ("jaccard", "jaccard_weighted"),
+    ("recall", "precision_micro"),
+]
+
+
+@pytest.mark.parametrize(("binary", "multiclass"), SCORER_PAIRS)
+def test_dask_folds_scored_from_their_sums_equal_scikit_learn(
+    client, cancer, wine, binary, multiclass
+):
+    for (X, y), sizes, scoring in (
+        (cancer, [100, 37, 211, 5], binary),
+        (wine, [50, 3, 61], multiclass),
+    ):
+        params = {"Cs": np.logspace(-3, 2, 4), "cv": 4, "tol": 1e-8, **QUIET, "scoring": scoring}
+        ours = LogisticRegressionCV(**params).fit(*_uneven(X, y, sizes))
+        theirs = linear_model.LogisticRegressionCV(solver="newton-cholesky", **params).fit(X, y)
+        _assert_same(ours, theirs)
+        in_memory = LogisticRegressionCV(**params).fit(X, y)
+        assert ours.n_passes_ == in_memory.n_passes_
+
+
+def test_scorers_the_sums_cannot_give_are_refused_on_dask_and_binary_ones_need_label_1(cancer):
+    X, y = cancer
+    dX, dy = _uneven(X, y, [200])
+    with pytest.raises(ValueError, match=r"by one of \['accuracy', 'neg_log_loss'.*roc_auc"):
+        LogisticRegressionCV(scoring="roc_auc", cv=3).fit(dX, dy)
+    labels = np.where(y == 1, "benign", "malignant")
+    with pytest.raises(ValueError, match=r"pos_label=1 is not a valid label"):
+        LogisticRegressionCV(scoring="f1", cv=3).fit(X, labels)

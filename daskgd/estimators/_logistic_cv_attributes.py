@@ -13,21 +13,95 @@ import numpy as np
 
 from daskgd.objective import LinearObjective
 
+#: Scorers of the per-class counts of a confusion matrix, with scikit-learn's averages
+#: ("" for the positive class of a binary problem, scikit-learn's ``pos_label=1``).
+CONFUSION_METRICS = ("precision", "recall", "f1", "jaccard")
+AVERAGES = ("", "_macro", "_micro", "_weighted")
 #: Scorers whose value follows from the test folds' sums (no extra pass).
-SUM_SCORERS = ("accuracy", "neg_log_loss")
+SUM_SCORERS = (
+    "accuracy",
+    "neg_log_loss",
+    "balanced_accuracy",
+    *(metric + average for metric in CONFUSION_METRICS for average in AVERAGES),
+)
 
 
 def sum_scorer(scoring: Any) -> str | None:
-    """``"accuracy"`` or ``"neg_log_loss"`` when the folds' sums give the score, else None."""
+    """The name of ``scoring`` when the folds' sums give the score (:data:`SUM_SCORERS`), else
+    None; None scores by accuracy."""
     if scoring is None:
         return "accuracy"
     return scoring if isinstance(scoring, str) and scoring in SUM_SCORERS else None
 
 
-def score_from_sums(name: str, sums: dict[str, Any]) -> float:
+def positive_class(name: str, classes: np.ndarray) -> int | None:
+    """The index of the positive class for a binary-averaged scorer, refused as scikit-learn
+    refuses it (a multiclass target, or no label 1); None for the other scorers."""
+    if name not in CONFUSION_METRICS:
+        return None
+    if len(classes) > 2:
+        raise ValueError(
+            f"scoring={name!r}: Target is multiclass but average='binary'. Please choose "
+            "another average setting, one of [None, 'micro', 'macro', 'weighted'] (for "
+            f"example scoring='{name}_macro')."
+        )
+    matches = np.flatnonzero(classes == 1)
+    if len(matches) == 0:
+        raise ValueError(
+            f"scoring={name!r}: pos_label=1 is not a valid label. It should be one of "
+            f"{classes.tolist()}."
+        )
+    return int(matches[0])
+
+
+def score_from_sums(name: str, sums: dict[str, Any], positive: int | None = None) -> float:
+    """The score ``name`` of one test fold from its sums (:func:`daskgd.folds.held_out_scores`)."""
     if name == "accuracy":
         return float(sums["test_correct"] / sums["test_n"])
-    return float(-sums["test_log_loss"] / sums["test_n"])
+    if name == "neg_log_loss":
+        return float(-sums["test_log_loss"] / sums["test_n"])
+    return confusion_score(name, np.asarray(sums["test_confusion"]), positive)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator``, 0 where the denominator is (scikit-learn's
+    ``zero_division`` default, less its warning)."""
+    safe = np.where(denominator > 0, denominator, 1.0)
+    return np.where(denominator > 0, numerator / safe, 0.0)
+
+
+def confusion_score(name: str, confusion: np.ndarray, positive: int | None = None) -> float:
+    """scikit-learn's ``balanced_accuracy``, ``precision``, ``recall``, ``f1`` and ``jaccard``
+    (binary, macro, micro or weighted) from a weighted confusion matrix (true class by row).
+
+    As scikit-learn: the averages run over the classes that occur among the true or
+    the predicted labels, ``weighted`` by each class's true weight; balanced accuracy
+    is the mean recall of the classes that occur among the true labels.
+    """
+    hits = np.diag(confusion)
+    true, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
+    if name == "balanced_accuracy":
+        occurs = true > 0
+        return float(np.mean(hits[occurs] / true[occurs]))
+    metric, _, average = name.partition("_")
+    if average == "micro":
+        hits, true, predicted = (np.atleast_1d(a.sum()) for a in (hits, true, predicted))
+    denominators = {
+        "precision": predicted,
+        "recall": true,
+        "f1": 0.5 * (true + predicted),
+        "jaccard": true + predicted - hits,
+    }
+    values = _ratio(hits, denominators[metric])
+    if average == "micro":
+        return float(values[0])
+    if average == "":
+        assert positive is not None
+        return float(values[positive])
+    occurs = (true + predicted) > 0
+    if average == "macro":
+        return float(np.mean(values[occurs]))
+    return float(_ratio(values[occurs] @ true[occurs], np.atleast_1d(true[occurs].sum()))[0])
 
 
 def sklearn_layout(objective: LinearObjective, coefs: np.ndarray, binary: bool) -> np.ndarray:

@@ -31,6 +31,8 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from daskgd import validation
 from daskgd.estimators._logistic_cv_attributes import (
+    SUM_SCORERS,
+    positive_class,
     score_from_sums,
     sklearn_layout,
     store_attributes,
@@ -85,9 +87,13 @@ class LogisticRegressionCV(LogisticRegression):
         Deprecated, as in scikit-learn 1.8: use ``l1_ratios``. Setting it warns.
     scoring : str, callable or None, default=None
         How the folds are scored; None is accuracy. Left unset it means None with
-        scikit-learn's FutureWarning. Accuracy and ``"neg_log_loss"`` come from the
-        fold passes themselves; any other scorer is computed on the test rows in
-        memory (NumPy input only).
+        scikit-learn's FutureWarning. These come from sums over the test rows in the
+        fold passes themselves, on NumPy or dask input: accuracy,
+        ``"neg_log_loss"``, ``"balanced_accuracy"``, and ``"precision"``,
+        ``"recall"``, ``"f1"`` and ``"jaccard"`` with their ``"_macro"``,
+        ``"_micro"`` and ``"_weighted"`` averages (the weighted confusion matrix of
+        each fold). Any other scorer is computed on the test rows in memory
+        (NumPy input only).
     solver : {"lbfgs", "auto", "newton", "prox-newton", "gd"}, default="lbfgs"
         The folds and the refit are solved by Newton steps in lockstep (proximal
         Newton with an L1 part), the fewest passes: ``"lbfgs"`` (the default, for
@@ -457,8 +463,8 @@ class LogisticRegressionCV(LogisticRegression):
         scorer_name = sum_scorer(scoring)
         if scorer_name is None and is_dask:
             raise ValueError(
-                f"With dask input {type(self).__name__} scores the folds in its passes, by "
-                f"accuracy or 'neg_log_loss' only; got scoring={scoring!r}."
+                f"With dask input {type(self).__name__} scores the folds in its passes, from "
+                f"sums over their rows: by one of {list(SUM_SCORERS)}; got scoring={scoring!r}."
             )
         self.n_passes_ = self._input_passes + 1  # the label pass
         summary = self._labels(X, y, sample_weight, is_dask)
@@ -469,6 +475,7 @@ class LogisticRegressionCV(LogisticRegression):
                 f"contains only one class: {classes[0]!r}."
             )
         self.classes_ = classes
+        positive = None if scorer_name is None else positive_class(scorer_name, classes)
         balanced = self.class_weight == "balanced" and sample_weight is not None
         self._class_weight_per_class = self._class_weights(
             summary.weights if balanced else summary.counts
@@ -519,7 +526,9 @@ class LogisticRegressionCV(LogisticRegression):
                     n_iter[k, j, i] = result.n_iter
                     unconverged += not result.converged
                     if scorer_name is not None:
-                        scores[k, j, i] = score_from_sums(scorer_name, result.info["partial"])
+                        scores[k, j, i] = score_from_sums(
+                            scorer_name, result.info["partial"], positive
+                        )
                 starts = {k: coefs[k, j, i] for k in range(n_folds)}
                 known = {k: result.info["partial"] for k, result in run.results.items()}
                 if self.verbose:
