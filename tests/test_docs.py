@@ -101,6 +101,16 @@ def test_every_name_of_daskgd_all_is_in_the_api_reference(documented) -> None:
         assert documented[f"daskgd.{name}"] == "autosummary", name
 
 
+def test_every_estimator_has_a_numpydoc_docstring() -> None:
+    """A docstring built by concatenation must be assigned to ``__doc__``: a bare
+    expression in the class body is not a docstring (seven estimators had none)."""
+    for name in registry.estimator_names():
+        doc = getattr(daskgd, name).__doc__
+        assert doc, f"{name} has no docstring"
+        for section in ("Parameters\n    ----------", "Attributes\n    ----------"):
+            assert section in doc, f"{name}'s docstring has no {section.splitlines()[0]}"
+
+
 @pytest.mark.parametrize("module", sorted(USER_FUNCTIONS))
 def test_the_functions_users_call_are_in_the_api_reference(documented, module) -> None:
     missing = [name for name in USER_FUNCTIONS[module] if f"{module}.{name}" not in documented]

@@ -40,6 +40,16 @@ _RUN_PARAMETERS_DOC = """\
         Called once, after the solve, with its record (``objective``, ``n_passes``, ...).
 """
 
+_SOLVER_DOC = """\
+    solver : {"auto", "cd", "gd"}, default="auto"
+        ``"cd"``: coordinate descent on the Gram matrix from one pass, up to 4096
+        features; beyond, on the Gram matrices of working sets of at most 4096
+        features, one pass each (the support and the features closest to entering
+        it, as in celer and skglm), which needs an L1 part. ``"gd"``: accelerated
+        proximal gradient descent (FISTA), two passes an iteration. ``"auto"`` is
+        ``"cd"``, except for wide data without an L1 part (``"gd"``).
+"""
+
 _ATTRIBUTES_DOC = """\
     Attributes
     ----------
@@ -68,7 +78,7 @@ _ATTRIBUTES_DOC = """\
 
 
 class ElasticNet(_LeastSquaresBase):
-    (
+    __doc__ = (
         """Linear regression with combined L1 and L2 penalties, on NumPy or dask arrays.
 
     Minimises scikit-learn's objective::
@@ -101,14 +111,8 @@ class ElasticNet(_LeastSquaresBase):
         Seed of the coordinates drawn when ``selection="random"``.
     selection : {"cyclic", "random"}, default="cyclic"
         Sweep the coordinates in order, or update a random one at a time.
-    solver : {"auto", "cd", "gd"}, default="auto"
-        ``"cd"``: coordinate descent on the Gram matrix from one pass, up to 4096
-        features; beyond, on the Gram matrices of working sets of at most 4096
-        features, one pass each (the support and the features closest to entering
-        it, as in celer and skglm), which needs an L1 part. ``"gd"``: accelerated
-        proximal gradient descent (FISTA), two passes an iteration. ``"auto"`` is
-        ``"cd"``, except for wide data without an L1 part (``"gd"``).
 """
+        + _SOLVER_DOC
         + _RUN_PARAMETERS_DOC
         + "\n"
         + _ATTRIBUTES_DOC
@@ -272,7 +276,7 @@ class ElasticNet(_LeastSquaresBase):
 
 
 class Lasso(ElasticNet):
-    (
+    __doc__ = (
         """Linear regression with an L1 penalty, on NumPy or dask arrays.
 
     Minimises scikit-learn's objective
@@ -299,14 +303,8 @@ class Lasso(ElasticNet):
         Seed of the coordinates drawn when ``selection="random"``.
     selection : {"cyclic", "random"}, default="cyclic"
         Sweep the coordinates in order, or update a random one at a time.
-    solver : {"auto", "cd", "gd"}, default="auto"
-        ``"cd"``: coordinate descent on the Gram matrix from one pass, up to 4096
-        features; beyond, on the Gram matrices of working sets of at most 4096
-        features, one pass each (the support and the features closest to entering
-        it, as in celer and skglm), which needs an L1 part. ``"gd"``: accelerated
-        proximal gradient descent (FISTA), two passes an iteration. ``"auto"`` is
-        ``"cd"``, except for wide data without an L1 part (``"gd"``).
 """
+        + _SOLVER_DOC
         + _RUN_PARAMETERS_DOC
         + "\n"
         + _ATTRIBUTES_DOC

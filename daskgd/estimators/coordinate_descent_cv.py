@@ -307,7 +307,7 @@ class _PathCV(DaskRegressorMixin, LinearModelBase):
 
 
 class ElasticNetCV(_PathCV):
-    (
+    __doc__ = (
         """Elastic net with alpha (and l1_ratio) chosen by cross-validation, from one pass.
 
     scikit-learn's ElasticNetCV on NumPy or dask arrays: the same alpha grid, folds,
@@ -396,7 +396,7 @@ class ElasticNetCV(_PathCV):
 
 
 class LassoCV(_PathCV):
-    (
+    __doc__ = (
         """Lasso with alpha chosen by cross-validation, from one pass over the data.
 
     scikit-learn's LassoCV on NumPy or dask arrays: the same alpha grid, folds,

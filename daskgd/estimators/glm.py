@@ -282,7 +282,7 @@ class _GeneralizedLinearRegressor(DaskRegressorMixin, LinearModelBase):
 
 
 class PoissonRegressor(_GeneralizedLinearRegressor):
-    (
+    __doc__ = (
         """Generalized linear model with the Poisson deviance and a log link.
 
     Minimises scikit-learn's objective
@@ -305,7 +305,7 @@ class PoissonRegressor(_GeneralizedLinearRegressor):
 
 
 class GammaRegressor(_GeneralizedLinearRegressor):
-    (
+    __doc__ = (
         """Generalized linear model with the Gamma deviance and a log link.
 
     Minimises scikit-learn's objective
@@ -328,7 +328,7 @@ class GammaRegressor(_GeneralizedLinearRegressor):
 
 
 class TweedieRegressor(_GeneralizedLinearRegressor):
-    (
+    __doc__ = (
         """Generalized linear model with a Tweedie deviance, on NumPy or dask arrays.
 
     Minimises scikit-learn's objective
