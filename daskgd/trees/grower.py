@@ -234,8 +234,23 @@ class _BestFirst:
             heapq.heappush(self.heap, _HeapItem(node.split.gain, index))
 
     def wanted(self) -> list[int]:
-        """Splittable nodes whose children's histograms are not built yet."""
-        return [item.index for item in self.heap if self.tree.nodes[item.index].children is None]
+        """Splittable nodes whose children's histograms are not built yet, among those
+        best-first growth can still split.
+
+        With ``B`` leaves left in the budget, a node ranked below the ``B`` best of the
+        heap is never split: the ``B`` nodes above it stay in the heap until popped,
+        and each pop spends a leaf. Its children would be built for nothing (ties at
+        the ``B``-th gain are kept). Level-wise growth splits whatever is built, so
+        it builds for every node.
+        """
+        candidates = self.heap
+        budget = self.params.max_leaf_nodes
+        if budget is not None and not self.params.level_wise:
+            left = budget - self.n_leaves
+            if 0 < left < len(self.heap):
+                cutoff = heapq.nsmallest(left, self.heap)[-1].gain  # the left-th best gain
+                candidates = [item for item in self.heap if item.gain >= cutoff]
+        return [item.index for item in candidates if self.tree.nodes[item.index].children is None]
 
     def routing(self, wanted: Sequence[int]) -> tuple[TreeArrays, np.ndarray]:
         """The tree with the ``wanted`` splits taken tentatively, and the slot of each
