@@ -68,3 +68,44 @@ def test_positive_needs_the_normal_solver(data):
     X, y, _ = data
     with pytest.raises(ValueError, match="positive=True is solved by solver='normal'"):
         LinearRegression(positive=True, solver="lbfgs").fit(X, y)
+
+
+def _kkt_violation(X, y, coef, intercept, alpha):
+    """Largest violation of the optimality conditions of the non-negative ridge problem
+    ``1/2 ||y - Xw - b||^2 + alpha/2 ||w||^2``: zero gradient where ``w > 0``, and a
+    non-negative one where ``w = 0``, relative to the gradient at zero."""
+    residual = y - X @ coef - intercept
+    grad = -X.T @ residual + alpha * coef
+    at_zero = np.abs(X.T @ (y - y.mean()))
+    violation = np.where(coef > 0, np.abs(grad), np.maximum(-grad, 0.0))
+    return float(violation.max() / at_zero.max()), float(abs(residual.sum()) / np.abs(y).sum())
+
+
+@pytest.mark.parametrize("model", ["ridge", "linear"])
+def test_positive_wider_than_the_gram_limit_takes_projected_steps(model):
+    from daskgd.solvers import MAX_DENSE_COEF
+
+    rng = np.random.default_rng(6)
+    n, d = 300, MAX_DENSE_COEF + 4
+    X = rng.standard_normal((n, d))
+    coef = np.zeros(d)
+    coef[:6] = [3.0, -2.0, 1.5, 1.0, -1.0, 2.0]  # the negative ones are clipped to 0
+    y = X @ coef + 0.5 + 0.1 * rng.standard_normal(n)
+    if model == "ridge":
+        ours = Ridge(alpha=50.0, positive=True, tol=1e-8, max_iter=5000).fit(X, y)
+        theirs = linear_model.Ridge(alpha=50.0, positive=True, tol=1e-12).fit(X, y)
+        np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-4, atol=1e-6)
+        assert ours.intercept_ == pytest.approx(theirs.intercept_, rel=1e-4)
+        alpha = 50.0
+    else:
+        ours = LinearRegression(positive=True, tol=1e-8, max_iter=5000).fit(X, y)
+        alpha = 0.0
+    assert ours.solver_ == "gd" and np.all(ours.coef_ >= 0)
+    violation, intercept_gap = _kkt_violation(X, y, ours.coef_, ours.intercept_, alpha)
+    assert violation < 1e-5 and intercept_gap < 1e-6
+    with pytest.raises(NotImplementedError, match="use solver='gd'"):
+        (
+            Ridge(alpha=1.0, positive=True, solver="normal")
+            if model == "ridge"
+            else LinearRegression(positive=True, solver="normal")
+        ).fit(X, y)

@@ -14,30 +14,49 @@ from daskgd.estimators._base import LinearModelBase
 from daskgd.estimators._scoring import DaskRegressorMixin
 from daskgd.losses import HalfSquaredError
 from daskgd.penalties import L2, NoPenalty, Penalty
+from daskgd.penalties import ElasticNet as ElasticNetPenalty
 from daskgd.solvers import MAX_DENSE_COEF
 
 
 class _LeastSquaresBase(MultiOutputMixin, DaskRegressorMixin, LinearModelBase):
+    #: Whether ``positive=True`` beyond the Gram route takes projected proximal steps
+    #: (LinearRegression and Ridge; the elastic net has its own rules).
+    _projected_positive = False
+
     def _penalty(self) -> Penalty:
         raise NotImplementedError
+
+    def _penalty_for(self, n_features: int) -> Penalty:
+        """The penalty; beyond the Gram route with ``positive=True``, the same penalty
+        whose prox also projects onto non-negative coefficients."""
+        penalty = self._penalty()
+        wide = n_features > MAX_DENSE_COEF
+        if self._projected_positive and getattr(self, "positive", False) and wide:
+            return ElasticNetPenalty(getattr(penalty, "strength", 0.0), 0.0, positive=True)
+        return penalty
 
     def _solver_name(self, objective: Any) -> str:
         if not getattr(self, "positive", False):
             return super()._solver_name(objective)
+        wide = objective.n_features > MAX_DENSE_COEF
+        if wide and self.solver in ("auto", "gd"):
+            return "gd"  # proximal gradient steps, projected onto w >= 0
         if self.solver not in ("auto", "normal"):
             raise ValueError(
                 f"positive=True is solved by solver='normal' (non-negative least squares "
-                f"on the Gram matrix), not solver={self.solver!r}."
+                f"on the Gram matrix) up to {MAX_DENSE_COEF} features, and by solver='gd' "
+                f"(projected proximal gradient steps) beyond; not solver={self.solver!r}."
             )
-        if objective.n_features > MAX_DENSE_COEF:
+        if wide:
             raise NotImplementedError(
                 f"positive=True solves from the Gram matrix of at most {MAX_DENSE_COEF} "
-                f"features; X has {objective.n_features}."
+                f"features; X has {objective.n_features}: use solver='gd' (projected "
+                "proximal gradient steps)."
             )
         return "normal"
 
     def _solver_options(self, solver: str) -> dict[str, Any]:
-        return {"positive": True} if getattr(self, "positive", False) else {}
+        return {"positive": True} if getattr(self, "positive", False) and solver == "normal" else {}
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _LeastSquaresBase:
         """Fit the model.
@@ -72,7 +91,7 @@ class _LeastSquaresBase(MultiOutputMixin, DaskRegressorMixin, LinearModelBase):
             sample_weight,
             is_dask,
             HalfSquaredError(),
-            self._penalty(),
+            self._penalty_for(int(X.shape[1])),
             n_outputs=int(targets.shape[1]),
         )
         self.coef_ = weights[:, 0].copy() if single_target else weights.T.copy()
@@ -117,7 +136,9 @@ class LinearRegression(_LeastSquaresBase):
         unless there are more than 4096 features.
     positive : bool, default=False
         Constrain the coefficients to be non-negative: non-negative least squares
-        on the Gram matrix from the same one pass (``solver="normal"``).
+        on the Gram matrix from the same one pass (``solver="normal"``) up to 4096
+        features; beyond, proximal gradient steps projected onto non-negative
+        coefficients (``solver="gd"``, which ``"auto"`` picks there).
     tol : float, default=1e-6
         Tolerance of the iterative solvers on the largest gradient entry.
     max_iter : int, default=None
@@ -163,6 +184,8 @@ class LinearRegression(_LeastSquaresBase):
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
     """
+
+    _projected_positive = True
 
     _parameter_constraints = {
         **LinearModelBase._parameter_constraints,
@@ -221,7 +244,9 @@ class Ridge(_LeastSquaresBase):
         unless there are more than 4096 features.
     positive : bool, default=False
         Constrain the coefficients to be non-negative: non-negative least squares
-        on the Gram matrix from the same one pass (``solver="normal"``).
+        on the Gram matrix from the same one pass (``solver="normal"``) up to 4096
+        features; beyond, proximal gradient steps projected onto non-negative
+        coefficients (``solver="gd"``, which ``"auto"`` picks there).
     tol : float, default=1e-4
         Tolerance of the iterative solvers on the largest gradient entry.
     max_iter : int, default=None
@@ -267,6 +292,8 @@ class Ridge(_LeastSquaresBase):
     feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names, when ``X`` has string column names.
     """
+
+    _projected_positive = True
 
     _parameter_constraints = {
         **LinearModelBase._parameter_constraints,
