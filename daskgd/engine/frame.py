@@ -42,6 +42,7 @@ from daskgd.engine.execution import (
     ChunkFailedError,
     ChunkLoader,
     active_client,
+    can_gather_directly,
     chunk_of_key,
     compute,
     compute_each,
@@ -94,6 +95,9 @@ class ChunkedFrame:
         Whether the data is kept in memory between passes.
     on_workers : bool
         Whether the chunks are futures kept on the workers of a distributed client.
+    direct : bool
+        Whether the results of tasks submitted to the workers come straight from
+        them (:func:`~daskgd.engine.execution.can_gather_directly`).
     groups : list of list of int
         Contiguous runs of chunk indices, one per worker (or core).
     placement : list of str
@@ -142,6 +146,7 @@ class ChunkedFrame:
             for _ in group
         ]
         self.on_workers = self.persisted and bool(workers)
+        self.direct = self.client is not None and can_gather_directly(self.client, workers)
         self.n_passes = 0
         self.unchecked = {name for name in present if name in CHECKED_INPUTS} if check else set()
         self._blocks: dict[str, list[Any]] = {}
@@ -401,7 +406,7 @@ class ChunkedFrame:
         )
 
     def _gather(self, future: Any) -> Any:
-        return gather(future, self.array_names, self.find_killer)
+        return gather(future, self.array_names, self.find_killer, direct=self.direct)
 
     def find_killer(self, error: Exception, named: ChunkFailedError) -> ChunkFailedError:
         """The chunk whose loading kills workers, found by loading suspects one at a time.

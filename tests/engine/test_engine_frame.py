@@ -224,3 +224,16 @@ def test_head_reads_only_the_first_chunks(client):
     np.testing.assert_array_equal(y_head, Y[:50])
     np.testing.assert_array_equal(w_head, WEIGHTS[:50])
     assert frame.n_passes == 0
+
+
+def test_results_come_straight_from_workers_on_this_machine_only(client):
+    from daskgd.engine.execution import can_gather_directly
+
+    workers = sorted(scheduler_workers(client))
+    assert can_gather_directly(client, workers)  # the LocalCluster listens on 127.0.0.1
+    # Workers elsewhere may be out of the client's reach: through the scheduler.
+    assert not can_gather_directly(client, ["tcp://10.1.2.3:40000", *workers])
+    assert not can_gather_directly(client, [])
+    X = da.from_array(np.arange(24.0).reshape(12, 2), chunks=(4, 2))
+    frame = ChunkedFrame({"X": X, "y": X[:, :1]}, cache=True)
+    assert frame.on_workers and frame.direct
