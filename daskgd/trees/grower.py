@@ -262,6 +262,7 @@ class _BestFirst:
             assert node.split is not None
             tentative = replace(
                 node,
+                split=self._taken(node.split),
                 left=len(nodes) + len(extra),
                 right=len(nodes) + len(extra) + 1,
                 histogram=None,
@@ -324,6 +325,14 @@ class _BestFirst:
             rest.leaf, rest.histogram, rest.children = True, None, None
         self.heap.clear()
 
+    def _taken(self, split: Split) -> Split:
+        """The split as taken: without NaN in training, NaN follows the larger child at
+        predict time. (A tentative split is sent as it will be taken, so that the rows a
+        pass partitions for it are its children's rows, see ``partitions``.)"""
+        if self.has_missing[split.feature]:
+            return split
+        return replace(split, missing_go_to_left=split.n_samples_left > split.n_samples_right)
+
     def _split(self, index: int) -> bool:
         """Take node ``index``'s split; True when that spends the leaf budget."""
         params, split_params = self.params, self.params.split
@@ -348,11 +357,7 @@ class _BestFirst:
             split.value_right,
             histogram=children[1],
         )
-        if not self.has_missing[split.feature]:
-            # No NaN in training: at predict time it follows the larger child.
-            node.split = replace(
-                split, missing_go_to_left=split.n_samples_left > split.n_samples_right
-            )
+        node.split = self._taken(split)
         node.left, node.right = len(self.tree.nodes), len(self.tree.nodes) + 1
         self.tree.nodes += [left, right]
         self.n_leaves += 1

@@ -15,10 +15,9 @@ import numpy as np
 from daskgd.engine.blocks import IMPUTE_HINT, first_bad_row
 from daskgd.engine.reductions import Reduction
 from daskgd.trees.binning import sample_of_chunk
-from daskgd.trees.kernels import histograms
 from daskgd.trees.losses import BoostingLoss
+from daskgd.trees.partitions import ROW_PARTITIONS
 from daskgd.trees.quantiles import BucketStats, bucket_stats
-from daskgd.trees.routing import ROW_ROUTES
 from daskgd.trees.tree import TreeArrays
 
 
@@ -283,7 +282,6 @@ class NodeHistograms(Reduction):
     def chunk(self, broadcast: Any, chunk_index: int, *blocks: Any) -> HistogramPartial:
         request: HistogramRequest = broadcast
         binned, gradients = blocks
-        held_out = request.holdout.mask(chunk_index, len(binned))
         parts = []
         for k, (tree, slots) in enumerate(zip(request.trees, request.slots, strict=True)):
             n_slots = int(slots.max()) + 1 if len(slots) else 0
@@ -291,16 +289,18 @@ class NodeHistograms(Reduction):
                 parts.append(np.zeros((0, binned.shape[1], request.n_bins, 3)))
                 continue
             n_real = request.real_nodes[k] if request.real_nodes else tree.n_nodes
-            row_slots = slots[ROW_ROUTES.leaves(binned, k, tree, n_real, request.missing_bin)]
-            row_slots[held_out] = -1
             parts.append(
-                histograms(
+                ROW_PARTITIONS.histograms(
                     binned,
+                    k,
+                    tree,
+                    n_real,
+                    slots,
                     gradients[:, k, 0],
                     gradients[:, k, 1],
-                    row_slots,
-                    n_slots,
                     request.n_bins,
+                    request.missing_bin,
+                    lambda: request.holdout.mask(chunk_index, len(binned)),
                 )
             )
         return HistogramPartial(tuple(parts))
