@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
 
 from daskgd import validation
 from daskgd.engine.execution import map_row_blocks, should_persist
+from daskgd.engine.latency import prompt_messages
 from daskgd.monitoring import make_callback
 from daskgd.trees.binning import BINNING_SAMPLE_ROWS, BinMapper, sample_rows_per_chunk
 from daskgd.trees.grower import GrowthParameters, grow_trees
@@ -382,6 +383,8 @@ class BoostingBase(BaseEstimator):
             score()
         monitor = make_callback(type(self).__name__, "hgb", self.verbose, int(self.max_iter))
         stopped = bool(resume is not None and resume["stopped"])
+        prompt = prompt_messages(getattr(frame, "client", None))
+        prompt.__enter__()
         try:
             for iteration in range(len(predictors), 0 if stopped else int(self.max_iter)):
                 settle = getattr(frame, "settle", None)
@@ -440,6 +443,7 @@ class BoostingBase(BaseEstimator):
                 if stop:
                     break
         finally:
+            prompt.__exit__(None, None, None)
             monitor.close()
         self._predictor = BoostedTrees(np.asarray(baseline), tuple(predictors))
         self.n_iter_ = len(predictors)
