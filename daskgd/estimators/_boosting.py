@@ -323,7 +323,12 @@ class BoostingBase(BaseEstimator):
                 holdout,
                 tuple(real_nodes),
             )
-            return list(frame.reduce(NodeHistograms(), request).per_tree)
+            result = list(frame.reduce(NodeHistograms(), request).per_tree)
+            while unsettled:
+                unsettled.pop()()
+            return result
+
+        unsettled: list[Any] = []
 
         train_scores: list[float] = []
         validation_scores: list[float] = []
@@ -387,9 +392,9 @@ class BoostingBase(BaseEstimator):
         prompt.__enter__()
         try:
             for iteration in range(len(predictors), 0 if stopped else int(self.max_iter)):
-                settle = getattr(frame, "settle", None)
-                if settle is not None:
-                    settle()
+                # The last round's raw predictions are let go once the root pass has
+                # used the new ones: waiting for them here would cost a round trip.
+                unsettled[:] = [getattr(frame, "settle", lambda: None)]
                 frame.derive(
                     "gradients",
                     row_gradients,

@@ -227,6 +227,52 @@ class RowPartitions:
         )
         return result
 
+    def leaves(self, binned: np.ndarray, tree_index: int, tree: TreeArrays) -> np.ndarray | None:
+        """The leaf of ``tree`` each training row of ``binned`` reaches, from the kept
+        partition of the pass that grew ``tree``; None when there is none to use.
+
+        Rows outside the partition (held out) get -1. ``tree`` is the grown tree: the
+        kept partition's taken splits, plus splits of nodes whose rows that pass
+        partitioned already (the splits taken after the last pass).
+
+        Parameters
+        ----------
+        binned : ndarray of uint8 of shape (n_rows, n_features)
+        tree_index : int
+        tree : TreeArrays
+
+        Returns
+        -------
+        ndarray of int64 of shape (n_rows,), or None
+        """
+        entry = self._entries.get((id(binned), tree_index))
+        n_nodes = tree.n_nodes
+        if (
+            entry is None
+            or entry.block() is not binned
+            or len(entry.order) > len(binned)
+            or not entry.extended_by(tree, n_nodes)
+        ):
+            return None
+        start = np.full(n_nodes, -1, dtype=np.int64)
+        stop = np.full(n_nodes, -1, dtype=np.int64)
+        start[: entry.n_real], stop[: entry.n_real] = entry.start, entry.stop
+        for node in range(n_nodes):
+            if tree.is_leaf[node] or start[tree.left[node]] >= 0:
+                continue
+            known = entry.partitioned.get(node) if node < entry.n_real else None
+            if known is None or known[0] != _signature(tree, node) or start[node] < 0:
+                return None
+            a, n_left = start[node], known[1]
+            start[tree.left[node]], stop[tree.left[node]] = a, a + n_left
+            start[tree.right[node]], stop[tree.right[node]] = a + n_left, stop[node]
+        leaf = np.full(len(binned), -1, dtype=np.int64)
+        for leaf_node in np.flatnonzero(tree.is_leaf):
+            if start[leaf_node] < 0:
+                return None
+            leaf[entry.order[start[leaf_node] : stop[leaf_node]]] = leaf_node
+        return leaf
+
     def _forget(self, key: tuple[int, int]) -> Callable[[weakref.ref[np.ndarray]], None]:
         def forget(reference: weakref.ref[np.ndarray]) -> None:
             entry = self._entries.get(key)

@@ -239,8 +239,19 @@ class AddTrees:
         updated = np.array(raw, dtype=np.float64, copy=True)
         for trees in self.iterations:
             for k, tree in enumerate(trees):
-                updated[:, k] += tree.predict_binned(binned, self.missing_bin)
+                updated[:, k] += tree.value[self._leaves(binned, k, tree)]
         return updated
+
+    def _leaves(self, binned: np.ndarray, k: int, tree: TreeArrays) -> np.ndarray:
+        """Every row's leaf: the training rows' from the partition that grew the tree
+        when this worker keeps it (no row is routed again), the others routed."""
+        leaves = ROW_PARTITIONS.leaves(binned, k, tree) if len(self.iterations) == 1 else None
+        if leaves is None:
+            return tree.leaves_of_binned(binned, self.missing_bin)
+        outside = np.flatnonzero(leaves < 0)
+        if len(outside):
+            leaves[outside] = tree.leaves_of_binned(binned[outside], self.missing_bin)
+        return leaves
 
 
 # ---- histograms ----

@@ -16,7 +16,7 @@ import pytest
 from daskgd.trees.grower import GrowthParameters, grow_trees
 from daskgd.trees.kernels import histograms
 from daskgd.trees.partitions import ROW_PARTITIONS, RowPartitions
-from daskgd.trees.passes import HistogramRequest, Holdout, NodeHistograms
+from daskgd.trees.passes import AddTrees, HistogramRequest, Holdout, NodeHistograms
 from daskgd.trees.tree import TreeArrays
 
 N_BINS, MISSING_BIN = 32, 31
@@ -104,6 +104,22 @@ def test_kept_partitions_give_the_histograms_and_trees_of_routes_from_the_root(f
     assert ROW_PARTITIONS.misses - misses == len(blocks)
     assert ROW_PARTITIONS.hits - hits == (kept_passes - 1) * len(blocks)
     assert fresh.n_leaves == kept.n_leaves == 31
+    # The grown tree's leaves come from the kept partitions, as routing finds them,
+    # and adding the tree to the raw predictions gives the same bits either way.
+    for i, block in enumerate(blocks):
+        leaves = ROW_PARTITIONS.leaves(block, 0, kept)
+        assert leaves is not None
+        held_out = holdout.mask(i, len(block))
+        routed = kept.leaves_of_binned(block, MISSING_BIN)
+        np.testing.assert_array_equal(leaves[~held_out], routed[~held_out])
+        assert (leaves[held_out] == -1).all()
+        assert ROW_PARTITIONS.leaves(block, 0, fresh) is not None  # the same tree
+        assert ROW_PARTITIONS.leaves(block.copy(), 0, kept) is None
+        raw = np.linspace(-1, 1, len(block))[:, np.newaxis]
+        add = AddTrees(((kept,),), MISSING_BIN)
+        np.testing.assert_array_equal(
+            add(block, raw), raw + kept.predict_binned(block, MISSING_BIN)[:, None]
+        )
     for name in ("feature", "bin_threshold", "missing_left", "left", "right", "is_leaf"):
         np.testing.assert_array_equal(getattr(fresh, name), getattr(kept, name))
     np.testing.assert_array_equal(fresh.value, kept.value)
